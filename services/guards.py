@@ -1,0 +1,1 @@
+"""Hooks services registers into workspaces (so workspaces never imports services)."""

@@ -1,0 +1,19 @@
+"""URL composition root: the only module that knows every app."""
+
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+
+from traysvc import views
+from workspaces import views as workspace_views
+
+urlpatterns = [
+    path("", workspace_views.home, name="root"),
+    path("healthz", views.healthz, name="healthz"),
+    path("accounts/", include("allauth.urls")),
+    path("admin/", admin.site.urls),
+    path("", include("workspaces.urls")),
+]
+
+if settings.TRAYSVC_SANDBOX:
+    urlpatterns += [path("sandbox/", include("sandbox.urls"))]

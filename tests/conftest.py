@@ -47,10 +47,13 @@ def actors(db) -> Actors:  # type: ignore[no-untyped-def]
     org_b = organization_create(name="Org B", slug="org-b", owner=outsider)
     membership_create(organization=org_a, user=admin, role=Role.ADMIN, actor=owner)
     membership_create(organization=org_a, user=member, role=Role.MEMBER, actor=owner)
-    m = {u: Membership.objects.get(user=u, organization=o) for u, o in
-         [(owner, org_a), (admin, org_a), (member, org_a), (outsider, org_b)]}
-    return Actors(org_a, org_b, owner, admin, member, outsider,
-                  m[owner], m[admin], m[member], m[outsider])
+    m = {
+        u: Membership.objects.get(user=u, organization=o)
+        for u, o in [(owner, org_a), (admin, org_a), (member, org_a), (outsider, org_b)]
+    }
+    return Actors(
+        org_a, org_b, owner, admin, member, outsider, m[owner], m[admin], m[member], m[outsider]
+    )
 
 
 @pytest.fixture

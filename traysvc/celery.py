@@ -18,10 +18,6 @@ def _beat_schedule(sender: Celery, **_: object) -> None:
     """Periodic work; periods come from settings so operators can tune them."""
     from django.conf import settings
 
-    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
-        # The filesystem transport needs its folders before the first message.
-        for key in ("data_folder_in", "processed_folder"):
-            os.makedirs(settings.CELERY_BROKER_TRANSPORT_OPTIONS[key], exist_ok=True)
     sender.conf.beat_schedule = {
         name: entry for name, entry in _schedule(settings).items() if entry is not None
     }

@@ -128,7 +128,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL") or ""
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
 else:
     CACHES = {
         "default": {
@@ -159,7 +161,7 @@ ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
-ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if not DEBUG else "http"
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if TRAYSVC_PUBLIC_URL.startswith("https:") else "http"
 ACCOUNT_RATE_LIMITS = False if TESTING else {}
 LOGIN_REDIRECT_URL = "/"
 LOGIN_URL = "/accounts/login/"
@@ -248,8 +250,11 @@ else:
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+    for _folder in ("queue", "processed", "control"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_ACKS_LATE = True
@@ -267,6 +272,7 @@ HTTPCLIENT_MAX_TIMEOUT = float(env_int("HTTPCLIENT_MAX_TIMEOUT", 120, minimum=1)
 HTTPCLIENT_MAX_REDIRECTS = env_int("HTTPCLIENT_MAX_REDIRECTS", 5)
 HTTPCLIENT_MAX_RESPONSE_BYTES = env_int("HTTPCLIENT_MAX_RESPONSE_BYTES", 10 * 1024 * 1024)
 CALLLOG_RETENTION_DAYS = env_int("CALLLOG_RETENTION_DAYS", 30, minimum=1)
+API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 600)
 INVITATION_TTL_DAYS = env_int("INVITATION_TTL_DAYS", 7, minimum=1)
 
 LOGGING = {

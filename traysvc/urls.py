@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from traysvc import views
+from traysvc.api import api
 from workspaces import views as workspace_views
 
 urlpatterns = [
@@ -12,6 +13,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
+    path("api/v1/", api.urls),
     path("", include("workspaces.urls")),
 ]
 

@@ -12,9 +12,9 @@ def tenancy(request: HttpRequest) -> dict[str, object]:
     from workspaces.models import Membership, Notification
 
     memberships = list(
-        Membership.objects.filter(user=user).select_related("organization").order_by(
-            "organization__name"
-        )
+        Membership.objects.filter(user=user)
+        .select_related("organization")
+        .order_by("organization__name")
     )
     current = getattr(request, "membership", None)
     unread = 0

@@ -134,7 +134,9 @@ class Invitation(TimestampedModel):
     email = models.EmailField()
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
     token_hash = models.CharField(max_length=64, unique=True)
-    invited_by = models.ForeignKey(Membership, null=True, on_delete=models.SET_NULL, related_name="+")
+    invited_by = models.ForeignKey(
+        Membership, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     expires_at = models.DateTimeField()
     accepted_at = models.DateTimeField(null=True, blank=True)
     accepted_by = models.ForeignKey(
@@ -214,7 +216,9 @@ class Notification(models.Model):
         ordering = ["-created_at"]
         indexes = [
             # the unread badge: user + org + unread
-            models.Index(fields=["user", "organization", "read_at"], name="workspaces_notif_unread_idx")
+            models.Index(
+                fields=["user", "organization", "read_at"], name="workspaces_notif_unread_idx"
+            )
         ]
 
     def __str__(self) -> str:

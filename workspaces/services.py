@@ -30,7 +30,9 @@ from workspaces.models import (
 
 SLUG_TAKEN = "An organization with the address “{slug}” already exists: choose another."
 SLUG_RESERVED = "“{slug}” is reserved: choose another address."
-INVITATION_INVALID = "This invitation link is not valid. Ask an admin of the organization for a new one."
+INVITATION_INVALID = (
+    "This invitation link is not valid. Ask an admin of the organization for a new one."
+)
 INVITATION_USED = "This invitation has already been used."
 INVITATION_EXPIRED = "This invitation has expired. Ask an admin of the organization for a new one."
 INVITATION_WRONG_EMAIL = (
@@ -83,7 +85,9 @@ def unique_org_slug(name: str) -> str:
 
 
 @transaction.atomic
-def organization_create(*, name: str, owner: AbstractBaseUser, slug: str | None = None) -> Organization:
+def organization_create(
+    *, name: str, owner: AbstractBaseUser, slug: str | None = None
+) -> Organization:
     """Create an org, its owner membership and the owner's personal workspace."""
     slug = slug or unique_org_slug(name)
     if slug in RESERVED_SLUGS:
@@ -98,8 +102,13 @@ def organization_create(*, name: str, owner: AbstractBaseUser, slug: str | None 
     except IntegrityError as exc:  # a concurrent create took the slug
         raise ValidationError({"slug": SLUG_TAKEN.format(slug=slug)}) from exc
     membership_create(organization=org, user=owner, role=Role.OWNER, actor=owner)
-    audit(organization=org, actor=owner, action="organization.create", target_type="organization",
-          target_id=org.public_id)
+    audit(
+        organization=org,
+        actor=owner,
+        action="organization.create",
+        target_type="organization",
+        target_id=org.public_id,
+    )
     return org
 
 
@@ -113,12 +122,19 @@ def membership_create(
     membership.save()
     label = user.email or user.get_username()
     Workspace.objects.create(
-        organization=organization, kind=WorkspaceKind.PERSONAL, owner=membership,
+        organization=organization,
+        kind=WorkspaceKind.PERSONAL,
+        owner=membership,
         name=f"Personal — {label}"[:120],
     )
-    audit(organization=organization, actor=actor, action="membership.create",
-          target_type="membership", target_id=membership.public_id,
-          details={"email": user.email, "role": role})
+    audit(
+        organization=organization,
+        actor=actor,
+        action="membership.create",
+        target_type="membership",
+        target_id=membership.public_id,
+        details={"email": user.email, "role": role},
+    )
     return membership
 
 
@@ -131,8 +147,14 @@ def membership_set_role(*, membership: Membership, role: str, actor: Membership)
     membership.role = role
     membership.full_clean()
     membership.save(update_fields=["role", "updated_at"])
-    audit(organization=membership.organization, actor=actor.user, action="membership.role",
-          target_type="membership", target_id=membership.public_id, details={"role": role})
+    audit(
+        organization=membership.organization,
+        actor=actor.user,
+        action="membership.role",
+        target_type="membership",
+        target_id=membership.public_id,
+        details={"role": role},
+    )
     return membership
 
 
@@ -160,9 +182,14 @@ def membership_remove(*, membership: Membership, actor: Membership) -> None:
     if org.service_owner_id == membership.pk:
         org.service_owner = None
         org.save(update_fields=["service_owner", "updated_at"])
-    audit(organization=org, actor=actor.user, action="membership.remove",
-          target_type="membership", target_id=membership.public_id,
-          details={"email": membership.user.email})
+    audit(
+        organization=org,
+        actor=actor.user,
+        action="membership.remove",
+        target_type="membership",
+        target_id=membership.public_id,
+        details={"email": membership.user.email},
+    )
     membership.delete()
 
 
@@ -172,8 +199,13 @@ def organization_set_service_owner(
 ) -> Organization:
     organization.service_owner = membership
     organization.save(update_fields=["service_owner", "updated_at"])
-    audit(organization=organization, actor=actor.user, action="organization.service_owner",
-          target_type="membership", target_id=membership.public_id if membership else "")
+    audit(
+        organization=organization,
+        actor=actor.user,
+        action="organization.service_owner",
+        target_type="membership",
+        target_id=membership.public_id if membership else "",
+    )
     return organization
 
 
@@ -189,20 +221,28 @@ def invitation_create(
         raise ValidationError({"role": ONLY_OWNER_GRANTS_OWNER})
     token = secrets.token_urlsafe(32)
     invitation = Invitation(
-        organization=organization, email=email, role=role, token_hash=_hash(token),
+        organization=organization,
+        email=email,
+        role=role,
+        token_hash=_hash(token),
         invited_by=invited_by,
         expires_at=timezone.now() + timedelta(days=settings.INVITATION_TTL_DAYS),
     )
     invitation.full_clean()
     invitation.save()
-    audit(organization=organization, actor=invited_by.user, action="invitation.create",
-          target_type="invitation", target_id=invitation.public_id,
-          details={"email": email, "role": role})
+    audit(
+        organization=organization,
+        actor=invited_by.user,
+        action="invitation.create",
+        target_type="invitation",
+        target_id=invitation.public_id,
+        details={"email": email, "role": role},
+    )
     return invitation, token
 
 
 def invitation_for_token(token: str) -> Invitation:
-    """Look an invitation up by its token; raises ValidationError with the reason it can't be used."""
+    """Look an invitation up by token; ValidationError says why it cannot be used."""
     invitation = (
         Invitation.objects.select_related("organization").filter(token_hash=_hash(token)).first()
     )
@@ -237,41 +277,68 @@ def invitation_accept(*, token: str, user: AbstractBaseUser) -> Membership:
 
 @transaction.atomic
 def invitation_revoke(*, invitation: Invitation, actor: Membership) -> None:
-    audit(organization=invitation.organization, actor=actor.user, action="invitation.revoke",
-          target_type="invitation", target_id=invitation.public_id,
-          details={"email": invitation.email})
+    audit(
+        organization=invitation.organization,
+        actor=actor.user,
+        action="invitation.revoke",
+        target_type="invitation",
+        target_id=invitation.public_id,
+        details={"email": invitation.email},
+    )
     invitation.delete()
 
 
 @transaction.atomic
-def workspace_create_shared(*, organization: Organization, name: str, actor: Membership) -> Workspace:
+def workspace_create_shared(
+    *, organization: Organization, name: str, actor: Membership
+) -> Workspace:
     workspace = Workspace(organization=organization, kind=WorkspaceKind.SHARED, name=name)
     workspace.full_clean()
     workspace.save()
     WorkspaceMember.objects.create(workspace=workspace, membership=actor)
-    audit(organization=organization, actor=actor.user, action="workspace.create",
-          target_type="workspace", target_id=workspace.public_id, details={"name": name})
+    audit(
+        organization=organization,
+        actor=actor.user,
+        action="workspace.create",
+        target_type="workspace",
+        target_id=workspace.public_id,
+        details={"name": name},
+    )
     return workspace
 
 
 @transaction.atomic
-def workspace_member_add(*, workspace: Workspace, membership: Membership, actor: Membership) -> None:
+def workspace_member_add(
+    *, workspace: Workspace, membership: Membership, actor: Membership
+) -> None:
     if workspace.is_personal:
         raise ValidationError("A personal workspace has exactly one member: its owner.")
     if membership.organization_id != workspace.organization_id:
         raise ValidationError("That person is not a member of this organization.")
     WorkspaceMember.objects.get_or_create(workspace=workspace, membership=membership)
-    audit(organization=workspace.organization, actor=actor.user, action="workspace.member_add",
-          target_type="workspace", target_id=workspace.public_id,
-          details={"email": membership.user.email})
+    audit(
+        organization=workspace.organization,
+        actor=actor.user,
+        action="workspace.member_add",
+        target_type="workspace",
+        target_id=workspace.public_id,
+        details={"email": membership.user.email},
+    )
 
 
 @transaction.atomic
-def workspace_member_remove(*, workspace: Workspace, membership: Membership, actor: Membership) -> None:
+def workspace_member_remove(
+    *, workspace: Workspace, membership: Membership, actor: Membership
+) -> None:
     WorkspaceMember.objects.filter(workspace=workspace, membership=membership).delete()
-    audit(organization=workspace.organization, actor=actor.user, action="workspace.member_remove",
-          target_type="workspace", target_id=workspace.public_id,
-          details={"email": membership.user.email})
+    audit(
+        organization=workspace.organization,
+        actor=actor.user,
+        action="workspace.member_remove",
+        target_type="workspace",
+        target_id=workspace.public_id,
+        details={"email": membership.user.email},
+    )
 
 
 @transaction.atomic
@@ -283,8 +350,14 @@ def api_key_create(*, membership: Membership, name: str = "API key") -> tuple[Ap
     key = ApiKey(membership=membership, name=name or "API key", prefix=prefix, key_hash=_hash(full))
     key.full_clean()
     key.save()
-    audit(organization=membership.organization, actor=membership.user, action="apikey.create",
-          target_type="apikey", target_id=key.public_id, details={"prefix": prefix})
+    audit(
+        organization=membership.organization,
+        actor=membership.user,
+        action="apikey.create",
+        target_type="apikey",
+        target_id=key.public_id,
+        details={"prefix": prefix},
+    )
     return key, full
 
 
@@ -293,7 +366,7 @@ def api_key_authenticate(raw: str) -> ApiKey | None:
     if not raw.startswith(API_KEY_PREFIX):
         return None
     try:
-        prefix = raw[len(API_KEY_PREFIX):].split("_", 1)[0]
+        prefix = raw[len(API_KEY_PREFIX) :].split("_", 1)[0]
     except IndexError:
         return None
     key = (
@@ -315,13 +388,24 @@ def api_key_authenticate(raw: str) -> ApiKey | None:
 def api_key_revoke(*, key: ApiKey, actor: AbstractBaseUser) -> None:
     key.revoked_at = timezone.now()
     key.save(update_fields=["revoked_at", "updated_at"])
-    audit(organization=key.membership.organization, actor=actor, action="apikey.revoke",
-          target_type="apikey", target_id=key.public_id, details={"prefix": key.prefix})
+    audit(
+        organization=key.membership.organization,
+        actor=actor,
+        action="apikey.revoke",
+        target_type="apikey",
+        target_id=key.public_id,
+        details={"prefix": key.prefix},
+    )
 
 
 def notification_create(
-    *, organization: Organization, user: AbstractBaseUser, title: str, body: str = "",
-    level: str = "info", link: str = "",
+    *,
+    organization: Organization,
+    user: AbstractBaseUser,
+    title: str,
+    body: str = "",
+    level: str = "info",
+    link: str = "",
 ) -> Notification:
     return Notification.objects.create(
         organization=organization, user=user, title=title[:200], body=body, level=level, link=link
@@ -333,5 +417,9 @@ def organization_set_webhook(*, organization: Organization, url: str, actor: Mem
     organization.webhook_url = url
     organization.full_clean()
     organization.save(update_fields=["webhook_url", "updated_at"])
-    audit(organization=organization, actor=actor.user, action="organization.webhook",
-          details={"set": bool(url)})
+    audit(
+        organization=organization,
+        actor=actor.user,
+        action="organization.webhook",
+        details={"set": bool(url)},
+    )

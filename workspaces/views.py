@@ -30,8 +30,8 @@ from workspaces.forms import (
     RoleForm,
     ServiceOwnerForm,
     SharedWorkspaceForm,
-    WorkspaceMemberForm,
     WebhookForm,
+    WorkspaceMemberForm,
 )
 from workspaces.models import ApiKey, Invitation, Membership, Notification, Workspace
 
@@ -56,9 +56,7 @@ def _apply_errors(form: object, exc: ValidationError) -> None:
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     """Send the user to their first organization, or to create one."""
-    membership = (
-        Membership.objects.filter(user=request.user).select_related("organization").first()
-    )
+    membership = Membership.objects.filter(user=request.user).select_related("organization").first()
     if membership is None:
         return redirect("workspaces:org_new")
     return redirect("workspaces:home", org=membership.organization.slug)
@@ -180,7 +178,9 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
             membership = ws.invitation_accept(token=token, user=request.user)
         except ValidationError as exc:
             return render(
-                request, "workspaces/invitation.html", {"invitation": inv, "error": exc.messages[0]},
+                request,
+                "workspaces/invitation.html",
+                {"invitation": inv, "error": exc.messages[0]},
                 status=400,
             )
         messages.success(request, f"Welcome to {membership.organization.name}.")
@@ -234,7 +234,9 @@ def service_owner(request: HttpRequest) -> HttpResponse:
     elif not form.is_valid():
         messages.error(request, "Choose a member of this organization.")
         return redirect("workspaces:members", org=actor.organization.slug)
-    ws.organization_set_service_owner(organization=actor.organization, membership=chosen, actor=actor)
+    ws.organization_set_service_owner(
+        organization=actor.organization, membership=chosen, actor=actor
+    )
     messages.success(
         request,
         f"Service owner set to {chosen.user.email}." if chosen else "Service owner cleared.",
@@ -266,7 +268,8 @@ def workspace_list(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             try:
                 workspace = ws.workspace_create_shared(
-                    organization=membership.organization, name=form.cleaned_data["name"],
+                    organization=membership.organization,
+                    name=form.cleaned_data["name"],
                     actor=membership,
                 )
             except ValidationError as exc:
@@ -274,7 +277,8 @@ def workspace_list(request: HttpRequest) -> HttpResponse:
             else:
                 messages.success(request, f"Workspace “{workspace.name}” created.")
                 return redirect(
-                    "workspaces:workspace", org=membership.organization.slug,
+                    "workspaces:workspace",
+                    org=membership.organization.slug,
                     workspace_id=workspace.public_id,
                 )
     if membership.is_admin:
@@ -290,7 +294,9 @@ def workspace_list(request: HttpRequest) -> HttpResponse:
 def workspace_detail(request: HttpRequest, workspace_id: uuid.UUID) -> HttpResponse:
     membership: Membership = request.membership  # type: ignore[attr-defined]
     workspace = get_workspace_for_member(membership, workspace_id)
-    members_rows = workspace.members.select_related("membership__user") if not workspace.is_personal else []
+    members_rows = (
+        workspace.members.select_related("membership__user") if not workspace.is_personal else []
+    )
     candidates = (
         Membership.objects.filter(organization=membership.organization)
         .exclude(shared_workspaces__workspace=workspace)
@@ -344,7 +350,9 @@ def workspace_member_remove(
 @org_member_required
 def notifications(request: HttpRequest) -> HttpResponse:
     membership: Membership = request.membership  # type: ignore[attr-defined]
-    rows = Notification.objects.filter(user=request.user, organization=membership.organization)[:100]
+    rows = Notification.objects.filter(user=request.user, organization=membership.organization)[
+        :100
+    ]
     if request.method == "POST":
         Notification.objects.filter(
             user=request.user, organization=membership.organization, read_at__isnull=True
@@ -360,7 +368,9 @@ def api_keys(request: HttpRequest) -> HttpResponse:
     form = ApiKeyForm(request.POST or None)
     new_key = None
     if request.method == "POST" and form.is_valid():
-        membership = memberships.filter(organization__slug=form.cleaned_data["organization"]).first()
+        membership = memberships.filter(
+            organization__slug=form.cleaned_data["organization"]
+        ).first()
         if membership is None:
             form.add_error("organization", "You are not a member of that organization.")
         else:

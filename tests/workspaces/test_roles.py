@@ -20,9 +20,7 @@ def test_every_member_can_read_org_pages(actors, client_for, who, page) -> None:
     assert b"Org B" not in response.content
 
 
-@pytest.mark.parametrize(
-    ("who", "allowed"), [("owner", True), ("admin", True), ("member", False)]
-)
+@pytest.mark.parametrize(("who", "allowed"), [("owner", True), ("admin", True), ("member", False)])
 def test_invite_needs_admin(actors, client_for, who, allowed, mailoutbox) -> None:  # type: ignore[no-untyped-def]
     response = client_for(getattr(actors, who)).post(
         "/o/org-a/members/invite/", {"email": "new@a.example", "role": "member"}
@@ -32,13 +30,12 @@ def test_invite_needs_admin(actors, client_for, who, allowed, mailoutbox) -> Non
     assert len(mailoutbox) == (1 if allowed else 0)
 
 
-@pytest.mark.parametrize(
-    ("who", "allowed"), [("owner", True), ("admin", True), ("member", False)]
-)
+@pytest.mark.parametrize(("who", "allowed"), [("owner", True), ("admin", True), ("member", False)])
 def test_role_change_needs_admin(actors, client_for, who, allowed) -> None:  # type: ignore[no-untyped-def]
     target = actors.member_m if who != "member" else actors.admin_m
     response = client_for(getattr(actors, who)).post(
-        f"/o/org-a/members/{target.public_id}/role/", {"role": "admin" if who != "member" else "member"}
+        f"/o/org-a/members/{target.public_id}/role/",
+        {"role": "admin" if who != "member" else "member"},
     )
     target.refresh_from_db()
     if allowed:
@@ -60,7 +57,9 @@ def test_admin_cannot_make_an_owner(actors, client_for) -> None:  # type: ignore
 
 def test_last_owner_cannot_be_demoted_or_removed(actors, client_for) -> None:  # type: ignore[no-untyped-def]
     c = client_for(actors.owner)
-    r = c.post(f"/o/org-a/members/{actors.owner_m.public_id}/role/", {"role": "member"}, follow=True)
+    r = c.post(
+        f"/o/org-a/members/{actors.owner_m.public_id}/role/", {"role": "member"}, follow=True
+    )
     assert "at least one owner" in r.content.decode()
     r = c.post(f"/o/org-a/members/{actors.owner_m.public_id}/remove/", follow=True)
     assert "at least one owner" in r.content.decode()
@@ -68,9 +67,7 @@ def test_last_owner_cannot_be_demoted_or_removed(actors, client_for) -> None:  #
     assert actors.owner_m.role == Role.OWNER
 
 
-@pytest.mark.parametrize(
-    ("who", "allowed"), [("owner", True), ("admin", True), ("member", False)]
-)
+@pytest.mark.parametrize(("who", "allowed"), [("owner", True), ("admin", True), ("member", False)])
 def test_member_removal_needs_admin(actors, client_for, who, allowed) -> None:  # type: ignore[no-untyped-def]
     victim = make_extra_member(actors)
     response = client_for(getattr(actors, who)).post(f"/o/org-a/members/{victim.public_id}/remove/")
@@ -83,13 +80,12 @@ def make_extra_member(actors):  # type: ignore[no-untyped-def]
     from workspaces.services import membership_create
 
     user = make_user("extra@a.example")
-    return membership_create(organization=actors.org_a, user=user, role=Role.MEMBER,
-                             actor=actors.owner)
+    return membership_create(
+        organization=actors.org_a, user=user, role=Role.MEMBER, actor=actors.owner
+    )
 
 
-@pytest.mark.parametrize(
-    ("who", "allowed"), [("owner", True), ("admin", True), ("member", False)]
-)
+@pytest.mark.parametrize(("who", "allowed"), [("owner", True), ("admin", True), ("member", False)])
 def test_service_owner_designation_needs_admin(actors, client_for, who, allowed) -> None:  # type: ignore[no-untyped-def]
     response = client_for(getattr(actors, who)).post(
         "/o/org-a/members/service-owner/", {"membership": str(actors.member_m.public_id)}
@@ -104,9 +100,7 @@ def test_members_page_explains_the_service_owner(actors, client_for) -> None:  #
     assert "keep working" in body and "when people leave" in body
 
 
-@pytest.mark.parametrize(
-    ("who", "allowed"), [("owner", True), ("admin", True), ("member", False)]
-)
+@pytest.mark.parametrize(("who", "allowed"), [("owner", True), ("admin", True), ("member", False)])
 def test_shared_workspace_creation_needs_admin(actors, client_for, who, allowed) -> None:  # type: ignore[no-untyped-def]
     from workspaces.models import Workspace
 
@@ -120,7 +114,9 @@ def test_member_sees_only_own_personal_workspace(actors, client_for) -> None:  #
     response = client_for(actors.member).get(f"/o/org-a/workspaces/{other.public_id}/")
     assert response.status_code == 404
     mine = actors.member_m.owned_workspace
-    assert client_for(actors.member).get(f"/o/org-a/workspaces/{mine.public_id}/").status_code == 200
+    assert (
+        client_for(actors.member).get(f"/o/org-a/workspaces/{mine.public_id}/").status_code == 200
+    )
 
 
 def test_duplicate_org_slug_is_a_form_error(actors, client_for) -> None:  # type: ignore[no-untyped-def]

@@ -63,8 +63,11 @@ def objects_of_org(org) -> dict[str, str]:  # type: ignore[no-untyped-def]
             Model = apps.get_model(label, model)
         except LookupError:
             continue
-        obj = Model.objects.filter(organization=org).first() if hasattr(Model, "organization") \
+        obj = (
+            Model.objects.filter(organization=org).first()
+            if hasattr(Model, "organization")
             else None
+        )
         if obj is not None:
             found[kwarg] = str(obj.public_id)
     return found
@@ -79,8 +82,9 @@ def test_the_walker_finds_the_org_pages() -> None:
 def test_outsider_gets_404_for_every_org_url(actors, client_for) -> None:  # type: ignore[no-untyped-def]
     from workspaces.services import invitation_create
 
-    invitation_create(organization=actors.org_a, email="x@a.example", role="member",
-                      invited_by=actors.owner_m)
+    invitation_create(
+        organization=actors.org_a, email="x@a.example", role="member", invited_by=actors.owner_m
+    )
     objects = objects_of_org(actors.org_a)
     outsider = client_for(actors.outsider)
     checked = 0

@@ -49,7 +49,9 @@ class Command(BaseCommand):
         try:
             validate_email(options["owner"])
         except ValidationError as exc:
-            raise CommandError(f"--owner: {options['owner']!r} is not a valid email address.") from exc
+            raise CommandError(
+                f"--owner: {options['owner']!r} is not a valid email address."
+            ) from exc
         try:
             with transaction.atomic():
                 user = ensure_user(options["owner"], options["password"])

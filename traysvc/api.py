@@ -48,7 +48,7 @@ def _on_schema_error(request: HttpRequest, exc: NinjaValidationError) -> HttpRes
 def _on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     if hasattr(exc, "error_dict"):
         errors = {k: [m for e in v for m in e.messages] for k, v in exc.error_dict.items()}
-        detail = "; ".join(f"{k}: {v[0]}" for k, v in errors.items())
+        detail = "; ".join(v[0] if k == "__all__" else f"{k}: {v[0]}" for k, v in errors.items())
     else:
         errors = {"__all__": exc.messages}
         detail = "; ".join(exc.messages)
@@ -90,7 +90,7 @@ def _mount_routers() -> None:
     """Each app contributes a router module when it has one (composition root, like urls.py)."""
     import importlib
 
-    for module_name in ("services.api", "httpclient.api"):
+    for module_name in ("services.api", "services.api_authentications", "httpclient.api"):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:

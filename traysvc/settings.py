@@ -55,7 +55,8 @@ if not TRAYSVC_ENCRYPTION_KEYS:
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
 TRAYSVC_PUBLIC_URL = (env_str("TRAYSVC_PUBLIC_URL", "http://127.0.0.1:8000") or "").rstrip("/")
 CSRF_TRUSTED_ORIGINS = [TRAYSVC_PUBLIC_URL] + env_list("CSRF_TRUSTED_ORIGINS")
-TRAYSVC_SANDBOX = env_bool("TRAYSVC_SANDBOX", False)
+# Tests run with the sandbox provider on: the OAuth tests use it as their real provider.
+TRAYSVC_SANDBOX = env_bool("TRAYSVC_SANDBOX", TESTING)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -266,6 +267,12 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Product settings.
 AUTH_REFRESH_AHEAD_SECONDS = env_int("AUTH_REFRESH_AHEAD_SECONDS", 300)
 AUTH_REFRESH_SWEEP_SECONDS = env_int("AUTH_REFRESH_SWEEP_SECONDS", 60, minimum=1)
+# Warn (status expiring) this many days before a grant's refresh token itself expires.
+AUTH_REFRESH_TOKEN_WARN_DAYS = env_int("AUTH_REFRESH_TOKEN_WARN_DAYS", 7)
+# How long a refresh waits for another worker's lock on the same grant before giving up.
+AUTH_REFRESH_LOCK_TIMEOUT_SECONDS = env_int("AUTH_REFRESH_LOCK_TIMEOUT_SECONDS", 10, minimum=1)
+# Total budget of one token endpoint request (exchange, refresh, revoke).
+AUTH_TOKEN_TIMEOUT_SECONDS = env_int("AUTH_TOKEN_TIMEOUT_SECONDS", 15, minimum=1)
 HTTPCLIENT_ALLOW_NETWORKS = env_list("HTTPCLIENT_ALLOW_NETWORKS")
 HTTPCLIENT_DEFAULT_TIMEOUT = float(env_int("HTTPCLIENT_DEFAULT_TIMEOUT", 30, minimum=1))
 HTTPCLIENT_MAX_TIMEOUT = float(env_int("HTTPCLIENT_MAX_TIMEOUT", 120, minimum=1))
@@ -281,5 +288,44 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # httpx logs full URLs (query strings may hold secrets) at INFO.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
+}
+
+# --- Sandbox OAuth2 provider (django-oauth-toolkit) ---
+# Only used when TRAYSVC_SANDBOX mounts oauth2_provider + sandbox; harmless otherwise.
+# Short access tokens by default so a newcomer sees a refresh happen within minutes.
+SANDBOX_ACCESS_TOKEN_SECONDS = env_int("SANDBOX_ACCESS_TOKEN_SECONDS", 300, minimum=1)
+SANDBOX_REFRESH_TOKEN_SECONDS = env_int("SANDBOX_REFRESH_TOKEN_SECONDS", 86400, minimum=1)
+SANDBOX_ISSUER = f"{TRAYSVC_PUBLIC_URL}/sandbox/o"
+OAUTH2_PROVIDER = {
+    "PKCE_REQUIRED": True,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": SANDBOX_ACCESS_TOKEN_SECONDS,
+    "REFRESH_TOKEN_EXPIRE_SECONDS": SANDBOX_REFRESH_TOKEN_SECONDS,
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0,  # a rotated refresh token is refused at once
+    "SCOPES": {
+        "read": "Read your sandbox items",
+        "write": "Change your sandbox items",
+        "profile": "See your email address",
+    },
+    "DEFAULT_SCOPES": ["read"],
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"],
+    "OIDC_ENABLED": False,
+    # RFC 9207: the authorization response carries iss=<issuer>, fixed to the public URL so it
+    # does not depend on the Host header of the request.
+    "OIDC_ISS_ENDPOINT": SANDBOX_ISSUER,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    # RFC 9700 gates: refuse what no modern client needs (S256 only, no implicit/password
+    # grants, no access token in the query string).
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "client_credentials", "refresh_token"],
 }

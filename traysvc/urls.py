@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
+from services import views_auth
 from traysvc import views
 from traysvc.api import api
 from workspaces import views as workspace_views
@@ -15,6 +16,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("", include("workspaces.urls")),
+    path("", include("services.urls")),
+    path("oauth2/callback", views_auth.oauth_callback, name="oauth_callback"),
+    path("", include("httpclient.urls_auth_test")),
+    path("", include("httpclient.urls")),
 ]
 
 if settings.TRAYSVC_SANDBOX:

@@ -1,0 +1,574 @@
+"""Writes for service definitions: each function is one user action, atomic, audited.
+
+The form views and the JSON API both hand their input here, so a definition is validated in
+one place: the auth method's params (through the registry), extra parameters, test request,
+pagination, headers and every `{{auth.KEY}}` template. Errors are a ValidationError keyed by
+field path ("auth_params.token_url", "extra_params.0.key", "test_request.path").
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils.text import slugify
+from pydantic import BaseModel, ConfigDict
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_core import PydanticCustomError
+
+from services import templating
+from services.auth_methods import REGISTRY, AuthParamsError, get_method
+from services.catalog import get_connector
+from services.models import Service, Source
+from services.openapi_import import MAX_ENDPOINTS, Endpoint
+from services.schemas import ExtraParam, Pagination, TestRequest, check_header_name, check_url
+from workspaces.models import Membership, Workspace, WorkspaceKind
+from workspaces.services import audit
+
+SHARED_WORKSPACE_REFUSED = (
+    "Services are created only in your personal workspace; the whole organization can then "
+    "use them. Shared workspaces hold authentications, not services."
+)
+NAME_REQUIRED = "Enter a name for the service."
+NAME_TOO_LONG = "Use at most 120 characters."
+NAME_TAKEN = "A service named “{name}” already exists in this organization: choose another name."
+BASE_URL_REQUIRED = "Enter the API's base URL, e.g. https://api.example.com/v1."
+BASE_URL_INVALID = "The base URL {problem}."
+BASE_URL_TOO_LONG = "Use at most 500 characters."
+UNKNOWN_AUTH_METHOD = "Choose one of: {choices}."
+CONNECTOR_UNKNOWN = "There is no connector “{key}” in the catalog."
+NOT_A_LIST = "Enter a list."
+NOT_AN_OBJECT = "Enter an object."
+EXTRA_PARAM_DUPLICATE = "The key “{key}” is used twice."
+HEADER_AUTHORIZATION = "Authorization is set by the auth method: do not add it as a header."
+HEADER_VALUE_INVALID = "Header values are text without line breaks."
+HEADER_DUPLICATE = "The header {name} is given twice (names are case-insensitive)."
+TOO_MANY_ENDPOINTS = "At most {limit} endpoints."
+DELETE_NEEDS_CONFIRMATION = (
+    "{count} authentication(s) use this service. Confirm to delete them together with the service."
+)
+TRANSFER_SAME_OWNER = "This service already belongs to {email}."
+TRANSFER_OTHER_ORG = "Choose a member of this organization."
+IMPORT_NOT_JSON = "This is not a JSON document: {error}."
+IMPORT_TOO_LARGE = "The file is larger than {limit} bytes."
+IMPORT_NOT_EXPORT = "This is not a traysvc service export (its “format” is not {format})."
+IMPORT_FIELD_MISSING = "This field is missing from the export."
+IMPORT_FIELD_UNKNOWN = "Unknown field: a service export does not have it."
+
+EXPORT_FORMAT = "traysvc.service"
+EXPORT_VERSION = 1
+MAX_IMPORT_BYTES = 1_000_000
+
+
+@dataclass
+class Definition:
+    """A validated service definition, ready to store. `secrets` holds only new values."""
+
+    name: str
+    description: str
+    base_url: str
+    auth_method: str
+    auth_params: dict[str, Any]
+    secrets: dict[str, str]
+    extra_params: list[dict[str, Any]]
+    default_headers: dict[str, str]
+    test_request: dict[str, str]
+    pagination: dict[str, Any]
+    endpoints: list[dict[str, str]]
+    connector: str
+    acknowledged_insecure: bool
+
+
+def _add(errors: dict[str, list[str]], key: str, message: str) -> None:
+    messages = errors.setdefault(key, [])
+    if message not in messages:
+        messages.append(message)
+
+
+def _pydantic(errors: dict[str, list[str]], exc: PydanticValidationError, prefix: str) -> None:
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
+        _add(errors, loc or "__all__", err["msg"])
+
+
+def _clean_extra_params(raw: Any, errors: dict[str, list[str]]) -> list[dict[str, Any]]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        _add(errors, "extra_params", NOT_A_LIST)
+        return []
+    cleaned: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for index, row in enumerate(raw):
+        try:
+            param = ExtraParam.model_validate(row)
+        except PydanticValidationError as exc:
+            _pydantic(errors, exc, f"extra_params.{index}")
+            continue
+        if param.key in seen:
+            _add(errors, f"extra_params.{index}.key", EXTRA_PARAM_DUPLICATE.format(key=param.key))
+        seen.add(param.key)
+        cleaned.append(param.model_dump(mode="json"))
+    return cleaned
+
+
+def _clean_headers(raw: Any, errors: dict[str, list[str]]) -> dict[str, str]:
+    if not raw:
+        return {}
+    if not isinstance(raw, Mapping):
+        _add(errors, "default_headers", NOT_AN_OBJECT)
+        return {}
+    cleaned: dict[str, str] = {}
+    seen: set[str] = set()
+    for name, value in raw.items():
+        key = f"default_headers.{name}"
+        try:
+            check_header_name(str(name))
+        except PydanticCustomError as exc:
+            _add(errors, key, exc.message())
+            continue
+        if name.lower() == "authorization":
+            _add(errors, key, HEADER_AUTHORIZATION)
+        elif name.lower() in seen:
+            _add(errors, key, HEADER_DUPLICATE.format(name=name))
+        elif not isinstance(value, str) or "\r" in value or "\n" in value:
+            _add(errors, key, HEADER_VALUE_INVALID)
+        seen.add(name.lower())
+        cleaned[name] = value if isinstance(value, str) else ""
+    return cleaned
+
+
+def _clean_optional(model: type[BaseModel], raw: Any, key: str, errors: dict) -> dict[str, Any]:
+    if raw in (None, {}):
+        return {}
+    try:
+        return model.model_validate(raw).model_dump(mode="json", exclude_none=True)
+    except PydanticValidationError as exc:
+        _pydantic(errors, exc, key)
+        return {}
+
+
+def _clean_endpoints(raw: Any, errors: dict[str, list[str]]) -> list[dict[str, str]]:
+    if not raw:
+        return []
+    if not isinstance(raw, list):
+        _add(errors, "endpoints", NOT_A_LIST)
+        return []
+    if len(raw) > MAX_ENDPOINTS:
+        _add(errors, "endpoints", TOO_MANY_ENDPOINTS.format(limit=MAX_ENDPOINTS))
+        return []
+    out = []
+    for index, item in enumerate(raw):
+        try:
+            out.append(Endpoint.model_validate(item).model_dump())
+        except PydanticValidationError as exc:
+            _pydantic(errors, exc, f"endpoints.{index}")
+    return out
+
+
+def _clean_auth(
+    auth_method: str,
+    auth_params: Any,
+    *,
+    acknowledge_insecure: bool,
+    existing_secrets: Mapping[str, str],
+    errors: dict[str, list[str]],
+) -> tuple[dict[str, Any], dict[str, str], str]:
+    """(non-secret params, new secret values, connector key) for the chosen method."""
+    if auth_method not in REGISTRY:
+        _add(errors, "auth_method", UNKNOWN_AUTH_METHOD.format(choices=", ".join(REGISTRY)))
+        return {}, {}, ""
+    method = get_method(auth_method)
+    params = auth_params if auth_params is not None else {}
+    try:
+        model = method.validate_service_params(
+            params, acknowledge_insecure=acknowledge_insecure, existing_secrets=existing_secrets
+        )
+    except AuthParamsError as exc:
+        for key, messages in exc.errors.items():
+            target = key if key in ("acknowledge_insecure",) else f"auth_params.{key}"
+            if key == "__all__":
+                target = "auth_params"
+            for message in messages:
+                _add(errors, target, message)
+        return {}, {}, ""
+    public = model.model_dump(mode="json", exclude_none=True)
+    _public, secret = method.split_params(params)
+    secrets = {k: v for k, v in secret.items() if isinstance(v, str) and v}
+    connector = ""
+    if method.uses_connector:
+        connector = str(public.get("connector", ""))
+        if get_connector(connector) is None:
+            _add(errors, "auth_params.connector", CONNECTOR_UNKNOWN.format(key=connector))
+    return public, secrets, connector
+
+
+def _strings(value: Any, prefix: str) -> dict[str, str]:
+    if isinstance(value, str):
+        return {prefix: value}
+    if isinstance(value, Mapping):
+        out: dict[str, str] = {}
+        for key, item in value.items():
+            out.update(_strings(item, f"{prefix}.{key}"))
+        return out
+    if isinstance(value, list):
+        out = {}
+        for index, item in enumerate(value):
+            out.update(_strings(item, f"{prefix}.{index}"))
+        return out
+    return {}
+
+
+def clean_definition(
+    *,
+    organization_id: int,
+    name: str,
+    base_url: str,
+    auth_method: str,
+    description: str = "",
+    auth_params: Mapping[str, Any] | None = None,
+    extra_params: list[Any] | None = None,
+    default_headers: Mapping[str, Any] | None = None,
+    test_request: Mapping[str, Any] | None = None,
+    pagination: Mapping[str, Any] | None = None,
+    endpoints: list[Any] | None = None,
+    acknowledge_insecure: bool = False,
+    instance: Service | None = None,
+) -> Definition:
+    """Validate everything a service is made of; raises ValidationError keyed by field path."""
+    errors: dict[str, list[str]] = {}
+    name = (name or "").strip()
+    if not name:
+        _add(errors, "name", NAME_REQUIRED)
+    elif len(name) > 120:
+        _add(errors, "name", NAME_TOO_LONG)
+    else:
+        taken = Service.objects.filter(organization_id=organization_id, name__iexact=name)
+        if instance is not None:
+            taken = taken.exclude(pk=instance.pk)
+        if taken.exists():
+            _add(errors, "name", NAME_TAKEN.format(name=name))
+    base_url = (base_url or "").strip().rstrip("/")
+    if not base_url:
+        _add(errors, "base_url", BASE_URL_REQUIRED)
+    elif len(base_url) > 500:
+        _add(errors, "base_url", BASE_URL_TOO_LONG)
+    else:
+        try:
+            check_url(base_url, allow_query=False)
+        except PydanticCustomError as exc:
+            _add(errors, "base_url", BASE_URL_INVALID.format(problem=exc.message()))
+    existing: Mapping[str, str] = {}
+    if instance is not None and instance.auth_method == auth_method:
+        existing = instance.get_secret_params()
+    public, secrets, connector = _clean_auth(
+        auth_method, auth_params, acknowledge_insecure=acknowledge_insecure,
+        existing_secrets=existing, errors=errors,
+    )  # fmt: skip
+    params = _clean_extra_params(extra_params, errors)
+    headers = _clean_headers(default_headers, errors)
+    test = _clean_optional(TestRequest, test_request, "test_request", errors)
+    pages = _clean_optional(Pagination, pagination, "pagination", errors)
+    endpoint_rows = _clean_endpoints(endpoints, errors)
+    templated = {"base_url": base_url, "test_request.path": test.get("path", "")}
+    templated.update(_strings(headers, "default_headers"))
+    templated.update(_strings(public, "auth_params"))
+    for key, messages in templating.validate_templates(templated, extra_params=params).items():
+        if key == "base_url" and "base_url" in errors:
+            continue
+        for message in messages:
+            _add(errors, key, message)
+    if errors:
+        raise ValidationError(errors)
+    insecure = bool(get_method(auth_method).discouraged and acknowledge_insecure)
+    return Definition(
+        name=name, description=(description or "").strip(), base_url=base_url,
+        auth_method=auth_method, auth_params=public, secrets=secrets, extra_params=params,
+        default_headers=headers, test_request=test, pagination=pages, endpoints=endpoint_rows,
+        connector=connector, acknowledged_insecure=insecure,
+    )  # fmt: skip
+
+
+def _unique_slug(organization_id: int, name: str) -> str:
+    base = slugify(name)[:100] or "service"
+    slug, n = base, 2
+    while Service.objects.filter(organization_id=organization_id, slug=slug).exists():
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+def _store(service: Service, definition: Definition, *, keep_secrets: Mapping[str, str]) -> None:
+    method = get_method(definition.auth_method)
+    secrets = {k: v for k, v in keep_secrets.items() if k in method.secret_param_keys and v}
+    secrets.update(definition.secrets)
+    for attr in (
+        "name", "description", "base_url", "auth_method", "auth_params", "extra_params",
+        "default_headers", "test_request", "pagination", "connector", "acknowledged_insecure",
+    ):  # fmt: skip
+        setattr(service, attr, getattr(definition, attr))
+    service.set_secret_params(secrets)
+    service.full_clean()
+    try:
+        with transaction.atomic():
+            service.save()
+    except IntegrityError as exc:  # a concurrent save took the name
+        raise ValidationError({"name": NAME_TAKEN.format(name=service.name)}) from exc
+
+
+@transaction.atomic
+def service_create(
+    *,
+    membership: Membership,
+    name: str,
+    base_url: str,
+    auth_method: str,
+    description: str = "",
+    auth_params: Mapping[str, Any] | None = None,
+    extra_params: list[Any] | None = None,
+    default_headers: Mapping[str, Any] | None = None,
+    test_request: Mapping[str, Any] | None = None,
+    pagination: Mapping[str, Any] | None = None,
+    endpoints: list[Any] | None = None,
+    acknowledge_insecure: bool = False,
+    workspace: Workspace | None = None,
+    source: str = Source.CUSTOM,
+    source_detail: str = "",
+) -> Service:
+    """Create a service in the creator's personal workspace; any other workspace is refused."""
+    personal = membership.personal_workspace
+    if workspace is not None and workspace.pk != personal.pk:
+        raise ValidationError({"workspace": SHARED_WORKSPACE_REFUSED})
+    definition = clean_definition(
+        organization_id=membership.organization_id, name=name, base_url=base_url,
+        auth_method=auth_method, description=description, auth_params=auth_params,
+        extra_params=extra_params, default_headers=default_headers, test_request=test_request,
+        pagination=pagination, endpoints=endpoints, acknowledge_insecure=acknowledge_insecure,
+    )  # fmt: skip
+    service = Service(
+        organization_id=membership.organization_id, owner_workspace=personal,
+        slug=_unique_slug(membership.organization_id, definition.name),
+        endpoints=definition.endpoints, source=source, source_detail=source_detail[:120],
+        created_by=membership.user,
+    )  # fmt: skip
+    _store(service, definition, keep_secrets={})
+    audit(
+        organization=membership.organization,
+        actor=membership.user,
+        action="service.create",
+        target_type="service",
+        target_id=service.public_id,
+        details={"name": service.name, "auth_method": service.auth_method, "source": source},
+    )
+    return service
+
+
+@transaction.atomic
+def service_update(
+    *,
+    service: Service,
+    actor: Membership,
+    name: str,
+    base_url: str,
+    auth_method: str,
+    description: str = "",
+    auth_params: Mapping[str, Any] | None = None,
+    extra_params: list[Any] | None = None,
+    default_headers: Mapping[str, Any] | None = None,
+    test_request: Mapping[str, Any] | None = None,
+    pagination: Mapping[str, Any] | None = None,
+    endpoints: list[Any] | None = None,
+    acknowledge_insecure: bool = False,
+) -> Service:
+    """Replace a service's definition. A blank secret keeps the stored one (write-only)."""
+    service = Service.objects.select_for_update().get(pk=service.pk)
+    definition = clean_definition(
+        organization_id=service.organization_id, name=name, base_url=base_url,
+        auth_method=auth_method, description=description, auth_params=auth_params,
+        extra_params=extra_params, default_headers=default_headers, test_request=test_request,
+        pagination=pagination, endpoints=service.endpoints if endpoints is None else endpoints,
+        acknowledge_insecure=acknowledge_insecure, instance=service,
+    )  # fmt: skip
+    keep = service.get_secret_params() if service.auth_method == auth_method else {}
+    changed_secrets = sorted(definition.secrets)
+    service.endpoints = definition.endpoints
+    _store(service, definition, keep_secrets=keep)
+    audit(
+        organization=actor.organization,
+        actor=actor.user,
+        action="service.update",
+        target_type="service",
+        target_id=service.public_id,
+        details={
+            "name": service.name,
+            "auth_method": service.auth_method,
+            "secrets_replaced": changed_secrets,
+        },
+    )
+    return service
+
+
+@transaction.atomic
+def service_delete(
+    *, service: Service, actor: Membership, delete_authentications: bool = False
+) -> int:
+    """Delete a service; authentications using it go too, only when the caller confirmed.
+
+    Returns how many authentications were deleted.
+    """
+    service = Service.objects.select_for_update().get(pk=service.pk)
+    count = service.authentications.count()
+    if count and not delete_authentications:
+        raise ValidationError(DELETE_NEEDS_CONFIRMATION.format(count=count), code="confirm")
+    service.authentications.all().delete()
+    audit(
+        organization=actor.organization,
+        actor=actor.user,
+        action="service.delete",
+        target_type="service",
+        target_id=service.public_id,
+        details={"name": service.name, "authentications_deleted": count},
+    )
+    service.delete()
+    return count
+
+
+@transaction.atomic
+def service_transfer(*, service: Service, to: Membership, actor: Membership) -> Service:
+    """Move a service into another member's personal workspace (e.g. the service owner's)."""
+    if to.organization_id != service.organization_id:
+        raise ValidationError({"to": TRANSFER_OTHER_ORG})
+    service = (
+        Service.objects.select_for_update().select_related("owner_workspace").get(pk=service.pk)
+    )
+    target = Workspace.objects.get(
+        organization_id=service.organization_id, kind=WorkspaceKind.PERSONAL, owner=to
+    )
+    if service.owner_workspace_id == target.pk:
+        raise ValidationError({"to": TRANSFER_SAME_OWNER.format(email=to.user.email)})
+    previous = service.owner_workspace.owner_id
+    service.owner_workspace = target
+    service.full_clean()
+    service.save(update_fields=["owner_workspace", "updated_at"])
+    from_email = (
+        Membership.objects.filter(pk=previous).values_list("user__email", flat=True).first() or ""
+    )
+    audit(
+        organization=actor.organization,
+        actor=actor.user,
+        action="service.transfer",
+        target_type="service",
+        target_id=service.public_id,
+        details={"name": service.name, "from": from_email, "to": to.user.email},
+    )
+    return service
+
+
+def service_export(*, service: Service) -> dict[str, Any]:
+    """The service as a JSON-ready document, without any secret (they never leave)."""
+    return {
+        "format": EXPORT_FORMAT,
+        "version": EXPORT_VERSION,
+        "name": service.name,
+        "description": service.description,
+        "base_url": service.base_url,
+        "auth_method": service.auth_method,
+        "auth_params": dict(service.auth_params),
+        "extra_params": list(service.extra_params),
+        "default_headers": dict(service.default_headers),
+        "test_request": dict(service.test_request) or None,
+        "pagination": dict(service.pagination) or None,
+        "endpoints": list(service.endpoints),
+        "acknowledge_insecure": service.acknowledged_insecure,
+    }
+
+
+class ServiceDocument(BaseModel):
+    """The shape of an export: extra or missing fields are errors, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: str
+    version: Literal[1]
+    name: str
+    description: str = ""
+    base_url: str
+    auth_method: str
+    auth_params: dict[str, Any] = {}
+    extra_params: list[Any] = []
+    default_headers: dict[str, Any] = {}
+    test_request: dict[str, Any] | None = None
+    pagination: dict[str, Any] | None = None
+    endpoints: list[Any] = []
+    acknowledge_insecure: bool = False
+
+
+def parse_service_document(data: str | bytes | Mapping[str, Any]) -> ServiceDocument:
+    """Parse an export (text or already-decoded JSON); raises ValidationError per field."""
+    if isinstance(data, str | bytes):
+        if len(data) > MAX_IMPORT_BYTES:
+            raise ValidationError({"document": IMPORT_TOO_LARGE.format(limit=MAX_IMPORT_BYTES)})
+        try:
+            data = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ValidationError({"document": IMPORT_NOT_JSON.format(error=exc)}) from None
+    if not isinstance(data, Mapping):
+        raise ValidationError({"document": IMPORT_NOT_EXPORT.format(format=EXPORT_FORMAT)})
+    if data.get("format") != EXPORT_FORMAT:
+        raise ValidationError({"format": IMPORT_NOT_EXPORT.format(format=EXPORT_FORMAT)})
+    try:
+        return ServiceDocument.model_validate(dict(data))
+    except PydanticValidationError as exc:
+        errors: dict[str, list[str]] = {}
+        for err in exc.errors(include_url=False):
+            loc = ".".join(str(p) for p in err["loc"]) or "document"
+            message = {"missing": IMPORT_FIELD_MISSING, "extra_forbidden": IMPORT_FIELD_UNKNOWN}
+            _add(errors, loc, message.get(err["type"], err["msg"]))
+        raise ValidationError(errors) from None
+
+
+@transaction.atomic
+def service_import(
+    *,
+    membership: Membership,
+    data: str | bytes | Mapping[str, Any],
+    secrets: Mapping[str, str] | None = None,
+) -> Service:
+    """Create a service from an export in the importer's personal workspace.
+
+    Validated exactly like the form; `secrets` supplies what the export left out (an OAuth
+    client secret). Nothing is saved unless everything is valid.
+    """
+    document = parse_service_document(data)
+    auth_params = dict(document.auth_params)
+    method = REGISTRY.get(document.auth_method)
+    if method is not None:
+        for key, value in (secrets or {}).items():
+            if key in method.secret_param_keys and value:
+                auth_params[key] = value
+    return service_create(
+        membership=membership, name=document.name, description=document.description,
+        base_url=document.base_url, auth_method=document.auth_method, auth_params=auth_params,
+        extra_params=document.extra_params, default_headers=document.default_headers,
+        test_request=document.test_request, pagination=document.pagination,
+        endpoints=document.endpoints, acknowledge_insecure=document.acknowledge_insecure,
+        source=Source.IMPORT,
+    )  # fmt: skip
+
+
+@transaction.atomic
+def services_transfer_all(*, from_membership: Membership, to: Membership, actor: Membership) -> int:
+    """Move every service a member owns to `to` (before removing that member). Returns count."""
+    if to.pk == from_membership.pk:
+        raise ValidationError({"to": TRANSFER_SAME_OWNER.format(email=to.user.email)})
+    owned = Service.objects.filter(
+        organization_id=from_membership.organization_id, owner_workspace__owner=from_membership
+    ).order_by("name")
+    count = 0
+    for service in owned:
+        service_transfer(service=service, to=to, actor=actor)
+        count += 1
+    return count

@@ -1,0 +1,118 @@
+"""Health checks: run a service's test request with an authentication and report the verdict.
+
+A check is an ordinary call through `httpclient.runner.execute` (so it is guarded, redacted and
+logged like any other, and an OAuth2 401 gets the runner's one refresh and retry). What it saw
+goes to `services.status.authentication_report_check`, which decides what it means for the
+authentication (a 401/403 on a token that should work: revoked / needs reconnecting).
+
+Used by the hourly `health_sweep_task` (httpclient/tasks.py) and by the "Test" button.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Q
+from django.utils import timezone
+
+from httpclient.models import CallSource
+from httpclient.runner import Call, Result, execute
+from services.models import Authentication, AuthStatus, Service
+from services.status import CHECK_ERROR_CODE, USABLE, authentication_report_check
+from workspaces.models import Membership
+
+logger = logging.getLogger(__name__)
+
+NO_TEST_REQUEST = (
+    "This service has no test request, so it cannot be checked: edit the service and set one "
+    "(a harmless GET such as /me)."
+)
+NO_SERVICE_FOR_CONNECTOR = (
+    "No service of this organization uses this connector, so there is nothing to check it with."
+)
+CHECK_INTERVAL = timedelta(hours=6)
+SWEEP_LIMIT = 200
+CHECK_TIMEOUT_SECONDS = 20.0
+
+
+@dataclass
+class CheckOutcome:
+    """What a check did: the call's result (None when nothing could be sent) and the verdict."""
+
+    authentication: Authentication
+    result: Result | None
+    ok: bool
+    message: str = ""
+
+
+def service_to_check_with(authentication: Authentication) -> Service | None:
+    """The service whose test request checks this authentication (a connector's: any
+    pre-existing service of the org pointing at it)."""
+    if authentication.service_id is not None:
+        return authentication.service
+    return (
+        Service.objects.filter(
+            organization_id=authentication.organization_id, auth_method="preexisting"
+        )
+        .filter(
+            Q(auth_params__connector=authentication.connector)
+            | Q(connector=authentication.connector)
+        )  # fmt: skip
+        .exclude(test_request={})
+        .order_by("created_at")
+        .first()
+    )
+
+
+def check_authentication(
+    *,
+    authentication: Authentication,
+    membership: Membership | None = None,
+    source: str = CallSource.HEALTH,
+) -> CheckOutcome:
+    """Run the test request and report it. `membership` is the user pressing "Test" (their
+    access is checked by the runner); None for the scheduled check."""
+    service = service_to_check_with(authentication)
+    if service is None:
+        return CheckOutcome(authentication, None, False, NO_SERVICE_FOR_CONNECTOR)
+    test = service.test_request or {}
+    if not test.get("path"):
+        return CheckOutcome(authentication, None, False, NO_TEST_REQUEST)
+    result = execute(
+        Call(
+            membership=membership,
+            service=service,
+            authentication=authentication,
+            method=str(test.get("method") or "GET").upper(),
+            path=test["path"],
+            timeout=CHECK_TIMEOUT_SECONDS,
+            source=source,
+            organization=authentication.organization,
+        )
+    )
+    ok = result.ok and result.status is not None and 200 <= result.status < 400
+    fresh = Authentication.objects.select_related("organization", "service").get(
+        pk=authentication.pk
+    )  # the runner may have refreshed (or failed to refresh) it meanwhile
+    fresh = authentication_report_check(
+        authentication=fresh, ok=ok, status_code=result.status, error=result.error
+    )
+    return CheckOutcome(fresh, result, ok, result.error)
+
+
+def authentications_to_check(*, now: datetime | None = None) -> list[int]:
+    """Ids of authentications due a scheduled check: usable ones (and those an earlier check
+    failed, so a passing one can clear them) not checked within CHECK_INTERVAL."""
+    now = now or timezone.now()
+    stale = Q(last_checked_at__isnull=True) | Q(last_checked_at__lt=now - CHECK_INTERVAL)
+    wanted = Q(status__in=list(USABLE)) | Q(
+        status__in=[AuthStatus.REVOKED, AuthStatus.NEEDS_REAUTH], last_error_code=CHECK_ERROR_CODE
+    )
+    return list(
+        Authentication.objects.filter(wanted)
+        .filter(stale)
+        .order_by("last_checked_at", "pk")
+        .values_list("pk", flat=True)[:SWEEP_LIMIT]
+    )

@@ -18,8 +18,11 @@ def _check_db() -> dict[str, object]:
             cursor.fetchone()
     except Exception as exc:  # noqa: BLE001 — any failure is reported, not raised
         return {"ok": False, "error": exc.__class__.__name__}
-    return {"ok": True, "vendor": connection.vendor,
-            "ms": round((time.perf_counter() - started) * 1000, 2)}
+    return {
+        "ok": True,
+        "vendor": connection.vendor,
+        "ms": round((time.perf_counter() - started) * 1000, 2),
+    }
 
 
 def _check_broker() -> dict[str, object]:

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 
 from httpclient.health import check_authentication, service_to_check_with
 from httpclient.models import CallSource
-from services.views_auth import get_authentication_for_member
+from services.access import get_authentication_for_member
 from workspaces.access import org_member_required
 
 TEST_PASSED = "Test passed: {method} {path} answered {status} in {ms} ms. Status: {label}."

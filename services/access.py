@@ -1,4 +1,7 @@
-"""Access to services: another organization's service is a 404; reading is org-wide."""
+"""Access to services and authentications: another organization's object is a 404.
+
+Reading a service is org-wide; an authentication is visible only in its member's workspaces.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,8 @@ import uuid
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from services.models import Service
+from services.authentications import authentications_usable_by
+from services.models import Authentication, Service
 from workspaces.models import Membership
 
 NOT_SERVICE_OWNER = (
@@ -40,3 +44,19 @@ def get_service_for_member(
     if write and not can_edit_service(membership, service):
         raise PermissionDenied(NOT_SERVICE_OWNER)
     return service
+
+
+def get_authentication_for_member(
+    membership: Membership, public_id: uuid.UUID | str
+) -> Authentication:
+    """One the member may use (their workspaces); 404 for anything else, other orgs included."""
+    try:
+        public_id = uuid.UUID(str(public_id))
+    except ValueError:
+        raise Http404 from None
+    authentication = (
+        authentications_usable_by(membership=membership).filter(public_id=public_id).first()
+    )
+    if authentication is None:
+        raise Http404
+    return authentication

@@ -17,7 +17,7 @@ from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import ConfigDict
 
-from services.access import get_service_for_member
+from services.access import get_authentication_for_member, get_service_for_member
 from services.authentications import (
     authentication_create,
     authentication_delete,
@@ -29,7 +29,6 @@ from services.models import Authentication, Service
 from services.oauth import OAuthFlowError, client_credentials_connect, oauth_flow_start
 from services.refresh import REASON_MANUAL, RefreshError, authentication_refresh
 from services.status import explain_status
-from services.views_auth import get_authentication_for_member
 from workspaces.models import Membership, Workspace
 
 router = Router(tags=["authentications"])

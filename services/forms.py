@@ -4,6 +4,7 @@ The auth-method section is built from the chosen method's params model (services
 so a new method brings its fields with it. Secret params are write-only password inputs.
 Extra parameters are table rows of same-named inputs: blank rows are ignored, and the page can
 add rows with the `data-add-row` helper, so the form is submittable without JavaScript.
+The import and OpenAPI upload forms are in services.forms_io.
 """
 
 from __future__ import annotations
@@ -22,10 +23,8 @@ from services.catalog import load_catalog
 
 HEADER_LINE_INVALID = "Write one header per line as Name: value."
 MAPPING_LINE_INVALID = "Write one name=value per line."
-NO_DOCUMENT = "Upload a file or paste the document."
 SECRET_KEEP = "Leave empty to keep the current secret."  # noqa: S105 - help text
 SECRET_HELP = "Write-only: stored encrypted and never shown again."  # noqa: S105
-DOCUMENT_TOO_LARGE = "The file is larger than {limit} bytes."
 PAGINATION_NONE = ""
 
 YES_NO = [("no", "No"), ("yes", "Yes")]
@@ -264,22 +263,14 @@ def auth_params_form_class(method_key: str) -> type[AuthParamsForm]:
 def auth_params_initial(method_key: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """Stored (or catalog / OpenAPI) auth params as initial form values.
 
-    Catalog files nest the token placement ({"token_placement": {"placement": ...}}); the
-    method's form is flat, so the nested keys are lifted. Unknown keys are dropped.
+    All three have the method's params shape; unknown keys are dropped.
     """
     form_class = auth_params_form_class(method_key)
-    flat = dict(params)
-    nested = flat.get("token_placement")
-    if isinstance(nested, Mapping):
-        flat["token_placement"] = nested.get("placement")
-        for key in ("header_name", "prefix", "query_name"):
-            if nested.get(key):
-                flat.setdefault(key, nested[key])
-    initial = {}
-    for name, kind in form_class.kinds.items():
-        if name in flat and flat[name] is not None:
-            initial[name] = _to_text(kind, flat[name])
-    return initial
+    return {
+        name: _to_text(kind, params[name])
+        for name, kind in form_class.kinds.items()
+        if params.get(name) is not None
+    }
 
 
 class ServiceForm(forms.Form):
@@ -448,60 +439,6 @@ class ExtraParamRows:
     def display_rows(self) -> list[dict[str, Any]]:
         blank = {f: "" for f in _ROW_TEXT} | {"required": False, "secret": False, "errors": {}}
         return self.rows + [dict(blank) for _ in range(self.blank_rows)]
-
-
-class DocumentForm(forms.Form):
-    """Upload a file or paste text (a JSON export or an OpenAPI document)."""
-
-    file = forms.FileField(required=False, label="Upload a file")
-    text = forms.CharField(
-        required=False, strip=False, label="…or paste it here",
-        widget=forms.Textarea(attrs={"rows": 10, "spellcheck": "false"}),
-    )  # fmt: skip
-    max_bytes = 2_000_000
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        upload = data.get("file")
-        if upload is not None:
-            if upload.size > self.max_bytes:
-                raise forms.ValidationError(DOCUMENT_TOO_LARGE.format(limit=self.max_bytes))
-            upload.seek(0)
-            data["document"] = upload.read()
-        elif data.get("text", "").strip():
-            data["document"] = data["text"]
-        else:
-            raise forms.ValidationError(NO_DOCUMENT)
-        return data
-
-
-class ImportForm(DocumentForm):
-    """A JSON export, plus the secrets an export never carries (entered again, write-only)."""
-
-    max_bytes = 1_000_000
-
-    def __init__(self, *args: Any, secret_keys: tuple[str, ...] = (), **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        for key in secret_keys:
-            label, _help = FIELD_TEXT.get(key, (key.replace("_", " ").capitalize(), ""))
-            self.fields[f"secret_{key}"] = forms.CharField(
-                required=False, strip=False, label=label,
-                help_text="Exports never contain secrets: enter it again if the service needs it.",
-                widget=forms.PasswordInput(render_value=False),
-            )  # fmt: skip
-
-    def secrets(self) -> dict[str, str]:
-        return {
-            name.removeprefix("secret_"): value
-            for name, value in self.cleaned_data.items()
-            if name.startswith("secret_") and value
-        }
-
-
-class OpenAPIForm(DocumentForm):
-    base_url = forms.CharField(
-        required=False, label="Base URL (only if the document has none or a relative one)"
-    )
 
 
 class TransferForm(forms.Form):

@@ -1,9 +1,9 @@
-"""Pydantic shapes for the non-secret parts of a service definition.
+"""Pydantic shapes for the non-auth parts of a service definition, and template helpers.
 
-The connector catalog, the Service forms and the JSON API all parse auth params, extra
-parameters, test requests and pagination hints with these models, so a value accepted in
-one place is accepted in every other. Nothing here is secret: OAuth client credentials and
-tokens live with the Service / Authentication, not in these models.
+The connector catalog, the Service forms and the JSON API all parse extra parameters, test
+requests and pagination hints with these models, so a value accepted in one place is accepted
+in every other. Auth params are not here: each auth method's ``params_model``
+(services.auth_methods) is their one shape, for a Service and for a catalog connector alike.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-AuthMethodKey = Literal["none", "token", "basic", "digest", "oauth2", "oauth1", "soap"]
 HttpMethod = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 PARAM_KEY_PATTERN = r"^[a-z][a-z0-9_]*$"
@@ -26,15 +25,6 @@ TEMPLATE_RE = re.compile(r"\{\{(.*?)\}\}")
 TEMPLATE_REF_RE = re.compile(r"^(auth|service)\.([a-z][a-z0-9_]*)$")
 DOTTED_PATH_RE = re.compile(r"^[^.\s]+(\.[^.\s]+)*$")
 HEADER_CURSOR_PREFIX = "header:"
-# OAuth parameters the flow sets itself; an extra parameter must not override them.
-RESERVED_AUTHORIZE_PARAMS = frozenset(
-    {"client_id", "redirect_uri", "state", "response_type", "scope", "code_challenge",
-     "code_challenge_method"}
-)  # fmt: skip
-RESERVED_TOKEN_PARAMS = frozenset(
-    {"grant_type", "code", "redirect_uri", "client_id", "client_secret", "code_verifier",
-     "refresh_token", "scope"}
-)  # fmt: skip
 
 # User-facing messages (tests assert these words).
 ERR_URL_SCHEME = "must start with http:// or https://"
@@ -62,15 +52,6 @@ ERR_HEADER_NAME = "{name} is not a valid HTTP header name"
 ERR_HEADER_VALUE = "header values must not contain line breaks"
 ERR_HEADER_AUTHORIZATION = "Authorization is set by the auth method, not by default_headers"
 ERR_HEADER_DUPLICATE = "header {name} is given twice (names are case-insensitive)"
-ERR_TOKEN_HEADER_NAME = "header_name is required when placement is header"  # noqa: S105
-ERR_TOKEN_QUERY_NAME = "query_name is required when placement is query"  # noqa: S105
-ERR_TOKEN_FIELD_UNUSED = "{field} only applies when placement is {placement}"  # noqa: S105
-ERR_AUTHORIZE_URL_REQUIRED = "authorize_url is required for the authorization_code grant"
-ERR_PKCE_GRANT = "pkce only applies to the authorization_code grant"
-ERR_SCOPE_INVALID = "scope {scope} must be non-empty and contain no spaces"
-ERR_SCOPE_DUPLICATE = "scope {scope} is listed twice"
-ERR_RESERVED_OAUTH_PARAM = "{key} is set by the OAuth flow itself and cannot be overridden"
-ERR_STATUS_CODE = "{code} is not an HTTP error status (400-599)"
 ERR_DOTTED_PATH = "{path} is not a dotted path like next_page.offset"
 ERR_PARAM_NAME = "must be a non-empty query parameter name without spaces"
 ERR_PAGINATION_MISSING = "{field} is required for {kind} pagination"
@@ -286,166 +267,3 @@ class Pagination(_Strict):
                     "pagination_missing", ERR_PAGINATION_MISSING, field=field, kind=self.kind
                 )
         return self
-
-
-class TokenParams(_Strict):
-    """Where a static token (or an OAuth access token) goes on the outgoing request.
-
-    bearer: Authorization: Bearer <token>. header: <header_name>: [<prefix> ]<token> (prefix
-    joined with one space). query: ?<query_name>=<token>. basic: HTTP Basic with the token as
-    user name and an empty password (Stripe style).
-    """
-
-    placement: Literal["bearer", "header", "query", "basic"] = "bearer"
-    header_name: str | None = None
-    prefix: str = ""
-    query_name: str | None = None
-
-    @field_validator("header_name")
-    @classmethod
-    def _header_name(cls, value: str | None) -> str | None:
-        return None if value is None else check_header_name(value)
-
-    @field_validator("prefix")
-    @classmethod
-    def _prefix(cls, value: str) -> str:
-        if "\r" in value or "\n" in value:
-            raise _error("header_value", ERR_HEADER_VALUE)
-        return value.strip()
-
-    @model_validator(mode="after")
-    def _placement_fields(self) -> TokenParams:
-        if self.placement == "header" and not self.header_name:
-            raise _error("token_header_name", ERR_TOKEN_HEADER_NAME)
-        if self.placement == "query" and not self.query_name:
-            raise _error("token_query_name", ERR_TOKEN_QUERY_NAME)
-        unused = [
-            ("header_name", "header", self.header_name is not None),
-            ("prefix", "header", bool(self.prefix)),
-            ("query_name", "query", self.query_name is not None),
-        ]
-        for field, placement, is_set in unused:
-            if is_set and self.placement != placement:
-                raise _error(
-                    "token_field_unused", ERR_TOKEN_FIELD_UNUSED, field=field, placement=placement
-                )
-        return self
-
-
-class OAuth2Params(_Strict):
-    """A provider's OAuth2 endpoints and flow options (no client credentials).
-
-    Service auth params add client_id / client_secret next to these fields. URLs may be http
-    here (the sandbox provider runs on loopback); the catalog insists on https.
-    """
-
-    authorize_url: str | None = None
-    token_url: str
-    scopes: list[str] = Field(default_factory=list)
-    scope_separator: Annotated[str, Field(min_length=1, max_length=3)] = " "
-    pkce: bool = False
-    grant_type: Literal["authorization_code", "client_credentials"] = "authorization_code"
-    token_placement: TokenParams = Field(default_factory=TokenParams)
-    extra_authorize_params: dict[str, str] = Field(default_factory=dict)
-    extra_token_params: dict[str, str] = Field(default_factory=dict)
-    token_endpoint_auth: Literal["basic", "body"] = "body"  # noqa: S105
-    expired_status_codes: Annotated[list[int], Field(min_length=1)] = Field(
-        default_factory=lambda: [401]
-    )
-    revoke_url: str | None = None
-
-    @field_validator("authorize_url", "token_url", "revoke_url")
-    @classmethod
-    def _urls(cls, value: str | None) -> str | None:
-        return None if value is None else check_url(value)
-
-    @field_validator("token_placement", mode="before")
-    @classmethod
-    def _placement_shorthand(cls, value: Any) -> Any:
-        # "bearer" is accepted as shorthand for {"placement": "bearer"}.
-        return {"placement": value} if isinstance(value, str) else value
-
-    @field_validator("scopes")
-    @classmethod
-    def _scopes(cls, scopes: list[str]) -> list[str]:
-        seen: set[str] = set()
-        for scope in scopes:
-            if not scope or any(ch.isspace() for ch in scope):
-                raise _error("scope_invalid", ERR_SCOPE_INVALID, scope=repr(scope))
-            if scope in seen:
-                raise _error("scope_duplicate", ERR_SCOPE_DUPLICATE, scope=scope)
-            seen.add(scope)
-        return scopes
-
-    @field_validator("extra_authorize_params")
-    @classmethod
-    def _authorize_extras(cls, params: dict[str, str]) -> dict[str, str]:
-        return _no_reserved(params, RESERVED_AUTHORIZE_PARAMS)
-
-    @field_validator("extra_token_params")
-    @classmethod
-    def _token_extras(cls, params: dict[str, str]) -> dict[str, str]:
-        return _no_reserved(params, RESERVED_TOKEN_PARAMS)
-
-    @field_validator("expired_status_codes")
-    @classmethod
-    def _status_codes(cls, codes: list[int]) -> list[int]:
-        for code in codes:
-            if not 400 <= code <= 599:
-                raise _error("status_code", ERR_STATUS_CODE, code=code)
-        return codes
-
-    @model_validator(mode="after")
-    def _grant_fields(self) -> OAuth2Params:
-        if self.grant_type == "authorization_code" and not self.authorize_url:
-            raise _error("authorize_url_required", ERR_AUTHORIZE_URL_REQUIRED)
-        if self.grant_type != "authorization_code" and self.pkce:
-            raise _error("pkce_grant", ERR_PKCE_GRANT)
-        return self
-
-    def scope_string(self, scopes: list[str] | None = None) -> str:
-        """The scope parameter as this provider wants it joined."""
-        return self.scope_separator.join(self.scopes if scopes is None else scopes)
-
-
-def _no_reserved(params: dict[str, str], reserved: frozenset[str]) -> dict[str, str]:
-    for key in params:
-        if key in reserved:
-            raise _error("reserved_oauth_param", ERR_RESERVED_OAUTH_PARAM, key=key)
-    return params
-
-
-class OAuth1Params(_Strict):
-    """OAuth 1.0a endpoints (discouraged method; kept for old APIs)."""
-
-    request_token_url: str
-    authorize_url: str
-    access_token_url: str
-    signature_method: Literal["HMAC-SHA1", "HMAC-SHA256", "RSA-SHA1", "PLAINTEXT"] = "HMAC-SHA1"
-
-    @field_validator("request_token_url", "authorize_url", "access_token_url")
-    @classmethod
-    def _urls(cls, value: str) -> str:
-        return check_url(value)
-
-
-class SoapParams(_Strict):
-    """WS-Security UsernameToken options (discouraged method)."""
-
-    password_type: Literal["PasswordText", "PasswordDigest"] = "PasswordText"  # noqa: S105
-
-
-class NoParams(_Strict):
-    """none, basic and digest take no provider-level parameters."""
-
-
-# Which model parses auth_params for each auth method.
-AUTH_PARAMS_MODELS: dict[str, type[BaseModel]] = {
-    "none": NoParams,
-    "token": TokenParams,
-    "basic": NoParams,
-    "digest": NoParams,
-    "oauth2": OAuth2Params,
-    "oauth1": OAuth1Params,
-    "soap": SoapParams,
-}

@@ -114,25 +114,14 @@ def demo_service_ensure(
     return service, True
 
 
-def service_auth_params(connector: Connector) -> dict[str, Any]:
-    """The connector's auth params in the shape a Service stores (token placement flattened)."""
-    params = dict(connector.auth_params)
-    placement = params.get("token_placement")
-    if connector.auth_method == "oauth2" and isinstance(placement, dict):
-        params["token_placement"] = placement.get("placement", "bearer")
-        for key in ("header_name", "prefix", "query_name"):
-            if placement.get(key):
-                params[key] = placement[key]
-    return params
-
-
 def _catalog_service_fields(connector: Connector) -> dict[str, Any]:
     note = CATALOG_OAUTH_NOTE if connector.auth_method == "oauth2" else CATALOG_KEY_NOTE
     return {
         "description": note.format(name=connector.name),
         "base_url": connector.base_url,
         "auth_method": connector.auth_method,
-        "auth_params": service_auth_params(connector),
+        # Already the shape a Service stores; the user adds the client id and secret.
+        "auth_params": dict(connector.auth_params),
         "extra_params": [
             p.model_dump(mode="json", exclude_none=True) for p in connector.extra_params
         ],

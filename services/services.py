@@ -8,21 +8,19 @@ field path ("auth_params.token_url", "extra_params.0.key", "test_request.path").
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticCustomError
 
 from services import templating
 from services.auth_methods import REGISTRY, AuthParamsError, get_method
-from services.catalog import get_connector
 from services.models import Service, Source
 from services.openapi_import import MAX_ENDPOINTS, Endpoint
 from services.schemas import ExtraParam, Pagination, TestRequest, check_header_name, check_url
@@ -40,6 +38,8 @@ BASE_URL_REQUIRED = "Enter the API's base URL, e.g. https://api.example.com/v1."
 BASE_URL_INVALID = "The base URL {problem}."
 BASE_URL_TOO_LONG = "Use at most 500 characters."
 UNKNOWN_AUTH_METHOD = "Choose one of: {choices}."
+# No longer raised here: the pre-existing method's own check (preexisting.CONNECTOR_UNKNOWN)
+# refuses a connector that is not in the catalog. Kept because callers compare against it.
 CONNECTOR_UNKNOWN = "There is no connector “{key}” in the catalog."
 NOT_A_LIST = "Enter a list."
 NOT_AN_OBJECT = "Enter an object."
@@ -53,15 +53,6 @@ DELETE_NEEDS_CONFIRMATION = (
 )
 TRANSFER_SAME_OWNER = "This service already belongs to {email}."
 TRANSFER_OTHER_ORG = "Choose a member of this organization."
-IMPORT_NOT_JSON = "This is not a JSON document: {error}."
-IMPORT_TOO_LARGE = "The file is larger than {limit} bytes."
-IMPORT_NOT_EXPORT = "This is not a traysvc service export (its “format” is not {format})."
-IMPORT_FIELD_MISSING = "This field is missing from the export."
-IMPORT_FIELD_UNKNOWN = "Unknown field: a service export does not have it."
-
-EXPORT_FORMAT = "traysvc.service"
-EXPORT_VERSION = 1
-MAX_IMPORT_BYTES = 1_000_000
 
 
 @dataclass
@@ -199,11 +190,8 @@ def _clean_auth(
     public = model.model_dump(mode="json", exclude_none=True)
     _public, secret = method.split_params(params)
     secrets = {k: v for k, v in secret.items() if isinstance(v, str) and v}
-    connector = ""
-    if method.uses_connector:
-        connector = str(public.get("connector", ""))
-        if get_connector(connector) is None:
-            _add(errors, "auth_params.connector", CONNECTOR_UNKNOWN.format(key=connector))
+    # The pre-existing method itself checks that its connector is in the catalog (apps.py).
+    connector = str(public.get("connector", "")) if method.uses_connector else ""
     return public, secrets, connector
 
 
@@ -465,98 +453,6 @@ def service_transfer(*, service: Service, to: Membership, actor: Membership) -> 
         details={"name": service.name, "from": from_email, "to": to.user.email},
     )
     return service
-
-
-def service_export(*, service: Service) -> dict[str, Any]:
-    """The service as a JSON-ready document, without any secret (they never leave)."""
-    return {
-        "format": EXPORT_FORMAT,
-        "version": EXPORT_VERSION,
-        "name": service.name,
-        "description": service.description,
-        "base_url": service.base_url,
-        "auth_method": service.auth_method,
-        "auth_params": dict(service.auth_params),
-        "extra_params": list(service.extra_params),
-        "default_headers": dict(service.default_headers),
-        "test_request": dict(service.test_request) or None,
-        "pagination": dict(service.pagination) or None,
-        "endpoints": list(service.endpoints),
-        "acknowledge_insecure": service.acknowledged_insecure,
-    }
-
-
-class ServiceDocument(BaseModel):
-    """The shape of an export: extra or missing fields are errors, not silently dropped."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    format: str
-    version: Literal[1]
-    name: str
-    description: str = ""
-    base_url: str
-    auth_method: str
-    auth_params: dict[str, Any] = {}
-    extra_params: list[Any] = []
-    default_headers: dict[str, Any] = {}
-    test_request: dict[str, Any] | None = None
-    pagination: dict[str, Any] | None = None
-    endpoints: list[Any] = []
-    acknowledge_insecure: bool = False
-
-
-def parse_service_document(data: str | bytes | Mapping[str, Any]) -> ServiceDocument:
-    """Parse an export (text or already-decoded JSON); raises ValidationError per field."""
-    if isinstance(data, str | bytes):
-        if len(data) > MAX_IMPORT_BYTES:
-            raise ValidationError({"document": IMPORT_TOO_LARGE.format(limit=MAX_IMPORT_BYTES)})
-        try:
-            data = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ValidationError({"document": IMPORT_NOT_JSON.format(error=exc)}) from None
-    if not isinstance(data, Mapping):
-        raise ValidationError({"document": IMPORT_NOT_EXPORT.format(format=EXPORT_FORMAT)})
-    if data.get("format") != EXPORT_FORMAT:
-        raise ValidationError({"format": IMPORT_NOT_EXPORT.format(format=EXPORT_FORMAT)})
-    try:
-        return ServiceDocument.model_validate(dict(data))
-    except PydanticValidationError as exc:
-        errors: dict[str, list[str]] = {}
-        for err in exc.errors(include_url=False):
-            loc = ".".join(str(p) for p in err["loc"]) or "document"
-            message = {"missing": IMPORT_FIELD_MISSING, "extra_forbidden": IMPORT_FIELD_UNKNOWN}
-            _add(errors, loc, message.get(err["type"], err["msg"]))
-        raise ValidationError(errors) from None
-
-
-@transaction.atomic
-def service_import(
-    *,
-    membership: Membership,
-    data: str | bytes | Mapping[str, Any],
-    secrets: Mapping[str, str] | None = None,
-) -> Service:
-    """Create a service from an export in the importer's personal workspace.
-
-    Validated exactly like the form; `secrets` supplies what the export left out (an OAuth
-    client secret). Nothing is saved unless everything is valid.
-    """
-    document = parse_service_document(data)
-    auth_params = dict(document.auth_params)
-    method = REGISTRY.get(document.auth_method)
-    if method is not None:
-        for key, value in (secrets or {}).items():
-            if key in method.secret_param_keys and value:
-                auth_params[key] = value
-    return service_create(
-        membership=membership, name=document.name, description=document.description,
-        base_url=document.base_url, auth_method=document.auth_method, auth_params=auth_params,
-        extra_params=document.extra_params, default_headers=document.default_headers,
-        test_request=document.test_request, pagination=document.pagination,
-        endpoints=document.endpoints, acknowledge_insecure=document.acknowledge_insecure,
-        source=Source.IMPORT,
-    )  # fmt: skip
 
 
 @transaction.atomic

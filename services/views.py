@@ -15,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
+from services import service_io
 from services import services as svc
 from services.access import can_edit_service, get_service_for_member
 from services.auth_methods import REGISTRY, get_method
@@ -22,8 +23,6 @@ from services.catalog import get_connector, load_catalog
 from services.forms import (
     DeleteForm,
     ExtraParamRows,
-    ImportForm,
-    OpenAPIForm,
     ServiceForm,
     TransferForm,
     auth_params_form_class,
@@ -31,6 +30,7 @@ from services.forms import (
     method_key_or_default,
     service_initial,
 )
+from services.forms_io import ImportForm, OpenAPIForm
 from services.models import Service, Source
 from services.openapi_import import OpenAPIImportError, parse_openapi
 from services.selectors import services_owned_by, services_visible_to
@@ -291,7 +291,8 @@ def service_delete(request: HttpRequest, service_id: uuid.UUID) -> HttpResponse:
 def service_export(request: HttpRequest, service_id: uuid.UUID) -> HttpResponse:
     """Download the definition as JSON: no secret is ever part of it."""
     service = get_service_for_member(_m(request), service_id)
-    response = JsonResponse(svc.service_export(service=service), json_dumps_params={"indent": 2})
+    document = service_io.service_export(service=service)
+    response = JsonResponse(document, json_dumps_params={"indent": 2})
     response["Content-Disposition"] = f'attachment; filename="{service.slug}.json"'
     return response
 
@@ -309,7 +310,7 @@ def service_import(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             document = form.cleaned_data["document"]
             try:
-                doc = svc.parse_service_document(document)
+                doc = service_io.parse_service_document(document)
             except ValidationError:
                 doc = None
             if doc is not None and doc.auth_method in REGISTRY:
@@ -317,7 +318,7 @@ def service_import(request: HttpRequest) -> HttpResponse:
             form = ImportForm(request.POST, request.FILES, secret_keys=secret_keys)
             form.is_valid()
             try:
-                service = svc.service_import(
+                service = service_io.service_import(
                     membership=membership, data=document,
                     secrets=form.secrets(),
                 )  # fmt: skip

@@ -18,7 +18,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from services.access import get_service_for_member
+from services.access import get_authentication_for_member, get_service_for_member
 from services.authentications import (
     Target,
     authentication_create,
@@ -69,22 +69,6 @@ AUDIT_LIMIT = 50
 
 def _m(request: HttpRequest) -> Membership:
     return request.membership  # type: ignore[attr-defined,no-any-return]
-
-
-def get_authentication_for_member(
-    membership: Membership, public_id: uuid.UUID | str
-) -> Authentication:
-    """One the member may use (their workspaces); 404 for anything else, other orgs included."""
-    try:
-        public_id = uuid.UUID(str(public_id))
-    except ValueError:
-        raise Http404 from None
-    authentication = (
-        authentications_usable_by(membership=membership).filter(public_id=public_id).first()
-    )
-    if authentication is None:
-        raise Http404
-    return authentication
 
 
 def _errors(exc: ValidationError | PermissionDenied) -> list[str]:

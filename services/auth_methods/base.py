@@ -20,13 +20,22 @@ from __future__ import annotations
 
 import base64
 import re
+import types
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal, NoReturn, get_args, get_origin
 from urllib.parse import quote, unquote_plus, urlsplit
 
 import httpx
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+)
 from pydantic_core import PydanticCustomError
 
 NON_FIELD = "__all__"
@@ -53,6 +62,14 @@ URL_INVALID = "Enter an http:// or https:// URL with a host name."
 URL_HAS_CREDENTIALS = "A URL must not contain a user name or password."
 URL_HAS_FRAGMENT = "A URL must not contain a #fragment."
 MISSING_CREDENTIAL = "This authentication has no {label}: edit it and enter one."
+REGISTRATION_IN_CONNECTOR = (
+    "A catalog connector describes the provider only: each service enters its own value."
+)
+
+# Validation context for a catalog connector's auth params (read-only; pydantic passes it on).
+# A connector describes the provider; the service made from it adds its own registration
+# (OAuth client id, consumer key), so registration fields must be absent instead of required.
+CONNECTOR_CONTEXT: Mapping[str, bool] = types.MappingProxyType({"connector": True})
 
 _CUSTOM = "traysvc"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -157,7 +174,24 @@ def check_url(value: str | None) -> str | None:
     return value
 
 
+def _registration(value: str | None, info: ValidationInfo) -> str | None:
+    connector = bool(info.context and info.context.get("connector"))
+    if connector and value is not None:
+        fail(REGISTRATION_IN_CONNECTOR)
+    if not connector and value is None:
+        fail(FIELD_REQUIRED)
+    return value
+
+
 RequiredText = Annotated[str, BeforeValidator(_required_text)]
+# The service's own registration with the provider (OAuth client id): required on a service,
+# absent from a catalog connector (validated with CONNECTOR_CONTEXT). None only in a connector.
+RegistrationText = Annotated[
+    str | None,
+    BeforeValidator(_optional_text),
+    AfterValidator(_registration),
+    Field(validate_default=True),
+]
 OptionalText = Annotated[str | None, BeforeValidator(_optional_text)]
 OptionalHeaderName = Annotated[
     str | None, BeforeValidator(_optional_text), AfterValidator(_header_name)
@@ -411,14 +445,21 @@ class AuthMethod:
             raise AuthParamsError(errors)
         return model
 
-    def parse_params(self, data: Mapping[str, Any] | ParamsBase) -> ParamsModel:
-        """Load stored (already validated) params into the model; used by the runner."""
+    def parse_params(
+        self, data: Mapping[str, Any] | ParamsBase, *, connector: bool = False
+    ) -> ParamsModel:
+        """Load stored (already validated) params into the model; used by the runner.
+
+        ``connector=True`` reads a catalog connector's params, which have no registration
+        fields (client id): what a pre-existing service applies.
+        """
         if isinstance(data, self.params_model):
             return data
         if not isinstance(data, Mapping):
             raise AuthParamsError({NON_FIELD: [PARAMS_NOT_OBJECT]})
+        context = CONNECTOR_CONTEXT if connector else None
         try:
-            model = self.params_model.model_validate(dict(data))
+            model = self.params_model.model_validate(dict(data), context=context)
         except ValidationError as exc:
             raise AuthParamsError(errors_from_validation(exc, self.params_model)) from exc
         model, errors = self.check_params(model)

@@ -35,7 +35,7 @@ from .base import (
     OptionalText,
     ParamsBase,
     ParamsModel,
-    RequiredText,
+    RegistrationText,
     append_query_param,
     request_body,
 )
@@ -49,14 +49,18 @@ RSA_KEY_REQUIRED = "RSA-SHA1 signing needs an RSA private key (PEM)."
 RSA_KEY_INVALID = "Enter an unencrypted RSA private key in PEM format."
 TOKEN_SECRET_WITHOUT_TOKEN = "A token secret needs its token."
 CANNOT_SIGN = "This request cannot be signed with OAuth 1.0a: {reason}"
+NO_CONSUMER_KEY = "These are a connector's params, without a service's consumer key."
 
 FORM = "application/x-www-form-urlencoded"
 
 
 class OAuth1Params(ParamsBase):
-    """The consumer registration; ``consumer_secret`` and ``rsa_private_key`` are secrets."""
+    """The consumer registration; ``consumer_secret`` and ``rsa_private_key`` are secrets.
 
-    consumer_key: RequiredText
+    A catalog connector's OAuth1 params (``CONNECTOR_CONTEXT``) have no ``consumer_key``.
+    """
+
+    consumer_key: RegistrationText = None
     signature_method: Literal["HMAC-SHA1", "RSA-SHA1"] = "HMAC-SHA1"
     realm: OptionalText = None
     signature_type: Literal["header", "query"] = "header"
@@ -130,6 +134,8 @@ class OAuth1Method(AuthMethod):
         self, request: httpx.Request, *, params: ParamsModel, secrets: Mapping[str, str]
     ) -> httpx.Request:
         assert isinstance(params, OAuth1Params)  # noqa: S101
+        if not params.consumer_key:
+            raise AuthApplyError(CANNOT_SIGN.format(reason=NO_CONSUMER_KEY))
         rsa_method = params.signature_method == "RSA-SHA1"
         client = _Client(
             params.consumer_key,

@@ -33,7 +33,7 @@ from .base import (
     OptionalUrl,
     ParamsBase,
     ParamsModel,
-    RequiredText,
+    RegistrationText,
     add_error,
     fail,
     param_value,
@@ -51,6 +51,7 @@ SCOPE_SEPARATOR_INVALID = "Enter a scope separator such as a space or a comma."
 SCOPE_INVALID = "A scope must be text without spaces or control characters."
 STATUS_CODE_INVALID = "Status codes must be between 400 and 599."
 NO_ACCESS_TOKEN = "This authentication has no access token yet: connect it first."
+CLIENT_ID_MISSING = "These are a connector's params: a grant needs a service's client id."
 
 TOKEN_HTML = "the token endpoint answered HTML (status {status})"
 TOKEN_NOT_A_TOKEN_RESPONSE = (
@@ -87,9 +88,13 @@ _NUMBER = re.compile(r"^\d+(\.\d+)?$")
 
 
 class OAuth2Params(ParamsBase):
-    """A service's OAuth2 client registration; ``client_secret`` is a secret param."""
+    """A service's OAuth2 client registration; ``client_secret`` is a secret param.
 
-    client_id: RequiredText
+    Also the shape of a catalog connector's OAuth2 params, which describe the provider only:
+    validated with ``CONNECTOR_CONTEXT``, they have no ``client_id`` (None).
+    """
+
+    client_id: RegistrationText = None
     grant_type: Literal["authorization_code", "client_credentials"] = "authorization_code"
     authorize_url: OptionalUrl = None
     token_url: OptionalUrl = None
@@ -262,6 +267,12 @@ def client_basic_header(client_id: str, client_secret: str) -> str:
     return "Basic " + base64.b64encode(raw).decode("ascii")
 
 
+def _client_id(params: OAuth2Params) -> str:
+    if not params.client_id:
+        raise ValueError(CLIENT_ID_MISSING)
+    return params.client_id
+
+
 def build_authorize_url(
     params: OAuth2Params,
     *,
@@ -275,7 +286,7 @@ def build_authorize_url(
         raise ValueError(AUTHORIZE_URL_REQUIRED)
     query: dict[str, str] = {
         "response_type": "code",
-        "client_id": params.client_id,
+        "client_id": _client_id(params),
         "redirect_uri": redirect_uri,
     }
     if params.scopes:
@@ -306,10 +317,11 @@ def _token_request(
         "Accept": "application/json",
         "Content-Type": "application/x-www-form-urlencoded",
     }
+    client_id = _client_id(params)
     if client_secret and params.token_endpoint_auth == "basic":
-        headers["Authorization"] = client_basic_header(params.client_id, client_secret)
+        headers["Authorization"] = client_basic_header(client_id, client_secret)
     else:
-        data["client_id"] = params.client_id
+        data["client_id"] = client_id
         if client_secret:
             data["client_secret"] = client_secret
     return TokenRequest(url=params.token_url, headers=headers, data=data)

@@ -1,8 +1,9 @@
 """Pre-existing: a custom service that accepts the authentications of a catalog connector.
 
-The catalog lives elsewhere; its lookup is injected with ``set_connector_lookup`` so this
-package does not import it. The runner resolves the connector and applies the connector's
-own method and params (``uses_connector`` is True), so ``prepare`` here refuses to guess.
+The catalog lives elsewhere; its lookup is injected with ``set_connector_lookup`` (by
+``services.apps`` at startup) so this package does not import it. The runner resolves the
+connector and applies the connector's own method and params (``uses_connector`` is True), so
+``prepare`` here refuses to guess.
 """
 
 from __future__ import annotations
@@ -31,10 +32,16 @@ def _any_slug(key: str) -> bool:
 _connector_exists: Callable[[str], bool] = _any_slug
 
 
-def set_connector_lookup(fn: Callable[[str], bool] | None) -> None:
-    """Install the catalog's "does this connector exist?" check; None restores the default."""
+def set_connector_lookup(fn: Callable[[str], bool] | None) -> Callable[[str], bool]:
+    """Install the catalog's "does this connector exist?" check; None restores the default.
+
+    services.apps installs the catalog's lookup at startup. Returns the previous check, so a
+    test that swaps in its own can put the installed one back.
+    """
     global _connector_exists  # noqa: PLW0603 - one process-wide hook, set at app startup
+    previous = _connector_exists
     _connector_exists = fn or _any_slug
+    return previous
 
 
 class PreexistingParams(ParamsBase):

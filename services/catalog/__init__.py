@@ -4,6 +4,11 @@ Each `services/catalog/<key>.toml` describes one provider (base URL, auth method
 endpoints, extra parameters, a harmless test request). Files are parsed at the boundary
 with strict pydantic models, so a typo in a shipped file fails at startup and in the tests,
 naming the file and the field, instead of surfacing as a broken OAuth redirect later.
+
+auth_params are validated with the auth method's own params model (the one a Service stores),
+in connector mode: a connector describes the provider, so the service's registration (OAuth
+client id) and its secrets are absent. A connector's auth_params therefore go into a Service
+unchanged; the service then adds its client id and secret.
 """
 
 from __future__ import annotations
@@ -26,8 +31,9 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from services.auth_methods import REGISTRY, AuthMethod, get_method
+from services.auth_methods.base import CONNECTOR_CONTEXT, NON_FIELD, ParamsModel
 from services.schemas import (
-    AUTH_PARAMS_MODELS,
     ERR_HEADER_AUTHORIZATION,
     ERR_HEADER_DUPLICATE,
     ERR_HEADER_VALUE,
@@ -37,7 +43,6 @@ from services.schemas import (
     ERR_TEMPLATE_UNKNOWN,
     ERR_URL_QUERY,
     TEMPLATE_EXAMPLE,
-    AuthMethodKey,
     ExtraParam,
     Pagination,
     TestRequest,
@@ -57,6 +62,7 @@ ERR_NOT_A_TABLE = "the file must contain a table of connector fields"
 ERR_SYNTAX = "invalid {fmt}: {error}"
 ERR_NOT_A_DIRECTORY = "not a directory"
 ERR_DOCS_URL_TEMPLATE = "must be a fixed URL, without templates"
+ERR_AUTH_METHOD = "{key} is not an auth method a connector can use: choose one of {choices}"
 
 
 class CatalogError(Exception):
@@ -83,7 +89,8 @@ class Connector(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     description: str = ""
     base_url: str
-    auth_method: AuthMethodKey
+    auth_method: str
+    # The auth method's params as a Service stores them (exclude_none dump), minus client id.
     auth_params: dict[str, Any] = Field(default_factory=dict)
     extra_params: list[ExtraParam] = Field(default_factory=list)
     default_headers: dict[str, str] = Field(default_factory=dict)
@@ -99,6 +106,16 @@ class Connector(BaseModel):
         if "?" in value:
             raise PydanticCustomError("url_query", ERR_URL_QUERY)
         return value.rstrip("/")
+
+    @field_validator("auth_method")
+    @classmethod
+    def _auth_method(cls, key: str) -> str:
+        if _connector_method(key) is None:
+            choices = ", ".join(k for k in REGISTRY if _connector_method(k) is not None)
+            raise PydanticCustomError(
+                "auth_method", ERR_AUTH_METHOD, {"key": repr(key), "choices": choices}
+            )
+        return key
 
     @field_validator("docs_url")
     @classmethod
@@ -134,13 +151,11 @@ class Connector(BaseModel):
         problems: list[InitErrorDetails] = []
         if isinstance(data, dict):
             data = dict(data)
-            model = AUTH_PARAMS_MODELS.get(str(data.get("auth_method")))
             params = data.get("auth_params", {})
-            if model is not None and isinstance(params, dict):
-                try:
-                    data["auth_params"] = model.model_validate(params).model_dump(mode="json")
-                except ValidationError as exc:
-                    problems += _relocate(exc, ("auth_params",))
+            if isinstance(params, dict):
+                auth, problems = _validate_auth_params(str(data.get("auth_method")), params)
+                if auth is not None:
+                    data["auth_params"] = auth
         try:
             connector = handler(data)
         except ValidationError as exc:
@@ -215,13 +230,45 @@ class Connector(BaseModel):
             if str(loc[-1]).endswith("_url") and value:
                 yield loc, value
 
-    def typed_auth_params(self) -> BaseModel:
+    def typed_auth_params(self) -> ParamsModel:
         """auth_params parsed into the method's model (OAuth2Params, TokenParams, ...)."""
-        return AUTH_PARAMS_MODELS[self.auth_method].model_validate(self.auth_params)
+        return get_method(self.auth_method).parse_params(self.auth_params, connector=True)
 
     def template_keys(self) -> set[str]:
         """Extra param keys referenced by templates anywhere in this connector."""
         return {key for _, text, _ in self._templated_strings() for _, key in template_refs(text)}
+
+
+def _connector_method(key: str) -> AuthMethod | None:
+    """The registered method for key, unless it needs a connector itself (pre-existing)."""
+    method = REGISTRY.get(key)
+    return None if method is None or method.uses_connector else method
+
+
+def _validate_auth_params(
+    method_key: str, params: dict[str, Any]
+) -> tuple[dict[str, Any] | None, list[InitErrorDetails]]:
+    """(params as a Service stores them, problems) with the method's model in connector mode.
+
+    None when the method is unknown (the auth_method field reports that) or params are invalid.
+    """
+    method = _connector_method(method_key)
+    if method is None:
+        return None, []
+    try:
+        model = method.params_model.model_validate(params, context=CONNECTOR_CONTEXT)
+    except ValidationError as exc:
+        return None, _relocate(exc, ("auth_params",))
+    model, errors = method.check_params(model)
+    if errors:
+        problems = [
+            _detail(("auth_params",) if field == NON_FIELD else ("auth_params", field),
+                    "auth_params", message)
+            for field, messages in errors.items()
+            for message in messages
+        ]  # fmt: skip
+        return None, problems
+    return model.model_dump(mode="json", exclude_none=True), []
 
 
 def _strings(value: Any, loc: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], str]]:
@@ -327,3 +374,8 @@ def load_catalog() -> dict[str, Connector]:
 def get_connector(key: str) -> Connector | None:
     """The shipped connector with this key, or None."""
     return load_catalog().get(key)
+
+
+def connector_exists(key: str) -> bool:
+    """Is this key in the shipped catalog? (The pre-existing method's check, see apps.py.)"""
+    return get_connector(key) is not None

@@ -85,6 +85,23 @@ def test_catalog_services_copy_their_connector() -> None:
     assert github.default_headers["Accept"] == "application/vnd.github+json"
 
 
+def test_catalog_services_store_the_connector_params_unchanged() -> None:
+    from services.auth_methods import get_method
+    from services.catalog import load_catalog
+
+    run_seed()
+    catalog = load_catalog()
+    for slug in CATALOG_SLUGS:
+        service = Service.objects.get(slug=slug)
+        assert service.auth_params == catalog[slug].auth_params, slug
+        # Only the service's own registration is missing: with it, the method accepts them.
+        oauth2 = service.auth_method == "oauth2"
+        registration = {"client_id": "c", "client_secret": "s"} if oauth2 else {}
+        get_method(service.auth_method).validate_service_params(
+            {**service.auth_params, **registration}
+        )
+
+
 def test_user_edits_survive_a_second_seed() -> None:
     run_seed()
     spotify = Service.objects.get(slug="spotify")

@@ -63,9 +63,17 @@ def rsa_pem() -> str:
 
 @pytest.fixture
 def catalog_lookup():  # type: ignore[no-untyped-def]
-    set_connector_lookup(lambda key: key in {"github", "google-sheets"})
+    previous = set_connector_lookup(lambda key: key in {"github", "google-sheets"})
     yield
-    set_connector_lookup(None)
+    set_connector_lookup(previous)
+
+
+@pytest.fixture
+def no_catalog_lookup():  # type: ignore[no-untyped-def]
+    """The package on its own, without the catalog check services.apps installs."""
+    previous = set_connector_lookup(None)
+    yield
+    set_connector_lookup(previous)
 
 
 # ---- registry --------------------------------------------------------------------------------
@@ -418,6 +426,7 @@ def test_soap_password_type_is_a_choice() -> None:
     )
 
 
+@pytest.mark.usefixtures("no_catalog_lookup")
 def test_preexisting_by_default_accepts_any_slug() -> None:
     method = get_method("preexisting")
     assert method.validate_service_params({"connector": "anything-1"}).connector == "anything-1"  # type: ignore[attr-defined]

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
 import pytest
 
+from services.auth_methods import AuthParamsError, get_method
+from services.auth_methods.base import QUERY_NAME_REQUIRED, REGISTRATION_IN_CONNECTOR
+from services.auth_methods.oauth2 import TOKEN_URL_REQUIRED, OAuth2Params
+from services.auth_methods.preexisting import CONNECTOR_UNKNOWN
+from services.auth_methods.token import TokenParams
 from services.catalog import (
     CATALOG_DIR,
     ERR_DOCS_URL_TEMPLATE,
@@ -28,8 +34,6 @@ from services.schemas import (
     ERR_TEMPLATE_UNKNOWN,
     ERR_URL_HTTPS,
     TEMPLATE_EXAMPLE,
-    OAuth2Params,
-    TokenParams,
 )
 
 NAMED = {
@@ -183,7 +187,7 @@ def test_missing_field_names_the_file_and_the_field_path(tmp_path: Path) -> None
     )
     with pytest.raises(CatalogError) as info:
         load_catalog_dir(tmp_path)
-    assert str(info.value) == f"{broken}: auth_params.token_url: Field required"
+    assert str(info.value) == f"{broken}: auth_params.token_url: {TOKEN_URL_REQUIRED}"
     assert info.value.path == broken
 
 
@@ -339,3 +343,68 @@ def test_same_key_in_toml_and_json_fails(tmp_path: Path) -> None:
     write(tmp_path, "twice.json", json.dumps(data))
     with pytest.raises(CatalogError, match="twice.toml: key: two catalog files define this key"):
         load_catalog_dir(tmp_path)
+
+
+# ---- one params shape: the auth method's, for a connector and for a Service -----------------
+
+
+def test_every_connector_goes_into_a_service_unchanged() -> None:
+    for connector in load_catalog().values():
+        method = get_method(connector.auth_method)
+        registration = {"client_id": "my-app"} if connector.auth_method == "oauth2" else {}
+        secrets = {"client_secret": "s3cret"} if connector.auth_method == "oauth2" else {}
+        model = method.validate_service_params({**connector.auth_params, **registration, **secrets})
+        stored = model.model_dump(mode="json", exclude_none=True)
+        assert stored == {**connector.auth_params, **registration}, connector.key
+
+
+def test_oauth2_files_state_pkce_and_token_endpoint_auth_explicitly() -> None:
+    # The two settings whose defaults once differed between two models: each file says its own.
+    for file in sorted(CATALOG_DIR.glob("*.toml")):
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+        if data["auth_method"] == "oauth2":
+            assert {"pkce", "token_endpoint_auth"} <= set(data["auth_params"]), file.name
+
+
+def test_connector_params_have_no_client_id() -> None:
+    spotify = get_connector("spotify")
+    assert spotify is not None
+    assert "client_id" not in spotify.auth_params
+    params = spotify.typed_auth_params()
+    assert isinstance(params, OAuth2Params)
+    assert params.client_id is None
+    assert params.token_endpoint_auth == "basic"
+
+
+def test_client_id_in_a_catalog_file_is_refused(tmp_path: Path) -> None:
+    text = VALID_OAUTH2.replace('scopes = ["read"]', 'scopes = ["read"]\nclient_id = "shared"')
+    message = error_for(write(tmp_path, "leaky.toml", text))
+    assert f"auth_params.client_id: {REGISTRATION_IN_CONNECTOR}" in message
+
+
+def test_nested_token_placement_is_not_the_shape(tmp_path: Path) -> None:
+    text = VALID_OAUTH2 + '\n[auth_params.token_placement]\nplacement = "bearer"\n'
+    message = error_for(write(tmp_path, "nested.toml", text))
+    assert "auth_params.token_placement: " in message
+
+
+def test_catalog_uses_the_methods_own_checks(tmp_path: Path) -> None:
+    text = VALID_OAUTH2.replace('scopes = ["read"]', 'scopes = ["read"]\ntoken_placement = "query"')
+    message = error_for(write(tmp_path, "query.toml", text))
+    assert f"auth_params.query_name: {QUERY_NAME_REQUIRED}" in message
+
+
+def test_a_connector_cannot_be_preexisting(tmp_path: Path) -> None:
+    text = VALID_TOKEN.format(base_url="https://api.example.com").replace(
+        'auth_method = "token"', 'auth_method = "preexisting"'
+    )
+    message = error_for(write(tmp_path, "loop.toml", text))
+    assert "auth_method: 'preexisting' is not an auth method a connector can use" in message
+
+
+def test_preexisting_services_are_checked_against_the_shipped_catalog() -> None:
+    method = get_method("preexisting")
+    assert method.validate_service_params({"connector": "github"}).connector == "github"  # type: ignore[attr-defined]
+    with pytest.raises(AuthParamsError) as info:
+        method.validate_service_params({"connector": "no-such-connector"})
+    assert info.value.errors == {"connector": [CONNECTOR_UNKNOWN]}

@@ -10,6 +10,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils.html import escape
 
+from services import service_io
 from services import services as svc
 from services.auth_methods import oauth2 as oauth2_method
 from services.models import Service, Source
@@ -52,7 +53,7 @@ def test_export_omits_every_secret(actors, client_for) -> None:  # type: ignore[
     assert CLIENT_SECRET not in response.content.decode()
     assert "client_secret" not in response.content.decode()
     data = response.json()
-    assert data["format"] == svc.EXPORT_FORMAT and data["version"] == 1
+    assert data["format"] == service_io.EXPORT_FORMAT and data["version"] == 1
     assert data["auth_params"]["client_id"] == "zd-client"
 
 
@@ -89,11 +90,11 @@ def test_round_trip_into_another_org(actors, client_for) -> None:  # type: ignor
     ):
         assert getattr(copy, field) == getattr(original, field), field  # fmt: skip
     assert copy.get_secret_params() == {"client_secret": "org-b-secret"}
-    assert svc.service_export(service=copy) == json.loads(exported)
+    assert service_io.service_export(service=copy) == json.loads(exported)
 
 
 def test_import_of_a_pasted_document(actors, client_for) -> None:  # type: ignore[no-untyped-def]
-    doc = svc.service_export(service=zendesk(actors.member_m, auth_params={
+    doc = service_io.service_export(service=zendesk(actors.member_m, auth_params={
         "client_id": "c", "authorize_url": "https://{{auth.subdomain}}.zendesk.com/oauth/a",
         "token_url": "https://{{auth.subdomain}}.zendesk.com/oauth/tokens"}))  # fmt: skip
     response = client_for(actors.outsider).post("/o/org-b/services/import/",
@@ -105,10 +106,10 @@ def test_import_of_a_pasted_document(actors, client_for) -> None:  # type: ignor
 @pytest.mark.parametrize(
     ("change", "field", "message"),
     [
-        (lambda d: d.pop("base_url"), "base_url", svc.IMPORT_FIELD_MISSING),
-        (lambda d: d.update(owner="me"), "owner", svc.IMPORT_FIELD_UNKNOWN),
+        (lambda d: d.pop("base_url"), "base_url", service_io.IMPORT_FIELD_MISSING),
+        (lambda d: d.update(owner="me"), "owner", service_io.IMPORT_FIELD_UNKNOWN),
         (lambda d: d.update(format="other"), "format",
-         svc.IMPORT_NOT_EXPORT.format(format=svc.EXPORT_FORMAT)),
+         service_io.IMPORT_NOT_EXPORT.format(format=service_io.EXPORT_FORMAT)),
         (lambda d: d.update(base_url="file:///etc/passwd"), "base_url",
          svc.BASE_URL_INVALID.format(problem="must start with http:// or https://")),
         (lambda d: d["extra_params"].clear(), "base_url",
@@ -119,23 +120,25 @@ def test_import_of_a_pasted_document(actors, client_for) -> None:  # type: ignor
 def test_import_errors_are_field_errors_and_nothing_is_saved(
     actors, change, field, message
 ) -> None:  # type: ignore[no-untyped-def]
-    doc = svc.service_export(service=zendesk(actors.member_m))
+    doc = service_io.service_export(service=zendesk(actors.member_m))
     change(doc)
     with pytest.raises(svc.ValidationError) as info:
-        svc.service_import(membership=actors.outsider_m, data=json.dumps(doc),
-                           secrets={"client_secret": "x"})  # fmt: skip
+        service_io.service_import(membership=actors.outsider_m, data=json.dumps(doc),
+                                  secrets={"client_secret": "x"})  # fmt: skip
     assert message in info.value.message_dict[field]
     assert not Service.objects.filter(organization=actors.org_b).exists()
 
 
 def test_import_rejects_non_json_and_huge_files(actors) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(svc.ValidationError) as info:
-        svc.service_import(membership=actors.outsider_m, data="{not json")
+        service_io.service_import(membership=actors.outsider_m, data="{not json")
     assert "document" in info.value.message_dict
     with pytest.raises(svc.ValidationError) as info:
-        svc.service_import(membership=actors.outsider_m, data=" " * (svc.MAX_IMPORT_BYTES + 1))
+        service_io.service_import(
+            membership=actors.outsider_m, data=" " * (service_io.MAX_IMPORT_BYTES + 1)
+        )
     assert info.value.message_dict["document"] == [
-        svc.IMPORT_TOO_LARGE.format(limit=svc.MAX_IMPORT_BYTES)]  # fmt: skip
+        service_io.IMPORT_TOO_LARGE.format(limit=service_io.MAX_IMPORT_BYTES)]  # fmt: skip
 
 
 SMALL_SPEC = """\

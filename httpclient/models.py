@@ -48,6 +48,11 @@ class CallLog(TimestampedModel):
     response_bytes = models.PositiveBigIntegerField(default=0)
     error = models.TextField(blank=True, default="")
     error_kind = models.CharField(max_length=30, blank=True, default="")
+    # "Copy as curl" for the call, secrets as placeholders (<TOKEN>).
+    curl = models.TextField(blank=True, default="")
+    # Redacted extras: retries, pages, redirects, notes, the request as entered (path, query,
+    # headers, body type) so the console can load it again.
+    details = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

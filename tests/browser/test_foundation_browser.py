@@ -18,7 +18,9 @@ def _last_link(pattern: str) -> str:
     raise AssertionError(f"no email with {pattern!r}: {[m.subject for m in mail.outbox]}")
 
 
-def test_signup_verify_create_org_invite_and_switch(live_server, page, output_path, settings) -> None:  # type: ignore[no-untyped-def]
+def test_signup_verify_create_org_invite_and_switch(
+    live_server, page, output_path, settings
+) -> None:  # type: ignore[no-untyped-def]
     settings.ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http"
     base = live_server.url
     page.goto(f"{base}/accounts/signup/")

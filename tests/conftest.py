@@ -83,3 +83,13 @@ def browser_type_launch_args(browser_type_launch_args):  # type: ignore[no-untyp
             "--no-first-run",
         ],
     }
+
+
+@pytest.fixture(autouse=True)
+def _fresh_api_key_cache():  # type: ignore[no-untyped-def]
+    """Each test sees the database, not a key authenticated by an earlier test."""
+    from workspaces.services import api_key_cache_clear
+
+    api_key_cache_clear()
+    yield
+    api_key_cache_clear()

@@ -124,7 +124,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"].update(
         {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;"}
     )
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL") or ""
@@ -280,6 +279,7 @@ HTTPCLIENT_MAX_REDIRECTS = env_int("HTTPCLIENT_MAX_REDIRECTS", 5)
 HTTPCLIENT_MAX_RESPONSE_BYTES = env_int("HTTPCLIENT_MAX_RESPONSE_BYTES", 10 * 1024 * 1024)
 CALLLOG_RETENTION_DAYS = env_int("CALLLOG_RETENTION_DAYS", 30, minimum=1)
 API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 600)
+API_KEY_CACHE_SECONDS = env_int("API_KEY_CACHE_SECONDS", 5)
 INVITATION_TTL_DAYS = env_int("INVITATION_TTL_DAYS", 7, minimum=1)
 
 LOGGING = {

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 from django.http import HttpRequest
 from ninja.security import HttpBearer
 
@@ -19,23 +20,50 @@ class RateLimited(Exception):
         self.retry_after = retry_after
 
 
+def _count_in_database(key_prefix: str, window: int) -> int:
+    """One atomic UPSERT (SQLite 3.35+ and PostgreSQL both answer RETURNING)."""
+    from workspaces.models import ApiRateCounter
+
+    table = connection.ops.quote_name(ApiRateCounter._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (key_prefix, minute, count) VALUES (%s, %s, 1) "  # noqa: S608
+            "ON CONFLICT (key_prefix, minute) DO UPDATE SET count = "
+            f"{table}.count + 1 RETURNING count",
+            [key_prefix, window],
+        )
+        count = int(cursor.fetchone()[0])
+        if count == 1:  # first request of this minute: drop this key's old windows
+            cursor.execute(
+                f"DELETE FROM {table} WHERE key_prefix = %s AND minute < %s",  # noqa: S608
+                [key_prefix, window - 1],
+            )
+    return count
+
+
+def _count_in_cache(key_prefix: str, window: int) -> int:
+    bucket = f"ratelimit:{key_prefix}:{window}"
+    cache.add(bucket, 0, timeout=120)
+    try:
+        return int(cache.incr(bucket))
+    except ValueError:  # expired between add and incr
+        cache.add(bucket, 1, timeout=120)
+        return 1
+
+
 def _check_rate(key_prefix: str) -> None:
-    """Fixed one-minute window per key, in the shared cache (Redis when configured)."""
-    limit = getattr(settings, "API_RATE_LIMIT_PER_MINUTE", 600)
+    """Fixed one-minute window per key, shared by every process (Redis, else the database)."""
+    limit = settings.API_RATE_LIMIT_PER_MINUTE
     if not limit:
         return
-    window = int(time.time() // 60)
-    bucket = f"ratelimit:{key_prefix}:{window}"
-    if cache.add(bucket, 1, timeout=70):
-        count = 1
+    now = time.time()
+    window = int(now // 60)
+    if settings.REDIS_URL:
+        count = _count_in_cache(key_prefix, window)
     else:
-        try:
-            count = cache.incr(bucket)
-        except ValueError:  # expired between add and incr
-            cache.add(bucket, 1, timeout=70)
-            count = 1
+        count = _count_in_database(key_prefix, window)
     if count > limit:
-        raise RateLimited(retry_after=max(1, 60 - int(time.time()) % 60))
+        raise RateLimited(retry_after=max(1, 60 - int(now) % 60))
 
 
 class ApiKeyAuth(HttpBearer):

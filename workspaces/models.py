@@ -223,3 +223,21 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class ApiRateCounter(models.Model):
+    """Requests per API key per minute when there is no Redis: one UPSERT per request."""
+
+    key_prefix = models.CharField(max_length=16)
+    minute = models.BigIntegerField()  # unix time // 60
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["key_prefix", "minute"], name="workspaces_ratecounter_unique_minute"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key_prefix}@{self.minute}: {self.count}"

@@ -128,3 +128,25 @@ def test_healthz_reports_db_and_broker(client) -> None:  # type: ignore[no-untyp
     assert data["ok"] is True
     assert data["db"]["ok"] is True
     assert "broker" in data
+
+
+def test_api_key_cache_expires_and_revocation_is_immediate_here(actors, settings) -> None:  # type: ignore[no-untyped-def]
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from workspaces.services import api_key_create, api_key_revoke
+
+    settings.API_KEY_CACHE_SECONDS = 60
+    key, full = api_key_create(membership=actors.member_m)
+    assert api_key_authenticate(full).pk == key.pk
+    with CaptureQueriesContext(connection) as queries:
+        assert api_key_authenticate(full).pk == key.pk
+    assert len(queries) == 0  # served from the in-process cache
+    api_key_revoke(key=key, actor=actors.member)
+    assert api_key_authenticate(full) is None
+    # With the cache off every call reads the database.
+    settings.API_KEY_CACHE_SECONDS = 0
+    key2, full2 = api_key_create(membership=actors.member_m)
+    api_key_authenticate(full2)
+    ApiKey.objects.filter(pk=key2.pk).update(revoked_at=key.revoked_at)
+    assert api_key_authenticate(full2) is None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -361,26 +363,51 @@ def api_key_create(*, membership: Membership, name: str = "API key") -> tuple[Ap
     return key, full
 
 
-def api_key_authenticate(raw: str) -> ApiKey | None:
-    """The membership behind a presented key, or None. Constant-time on the hash."""
-    if not raw.startswith(API_KEY_PREFIX):
-        return None
-    try:
-        prefix = raw[len(API_KEY_PREFIX) :].split("_", 1)[0]
-    except IndexError:
-        return None
-    key = (
+# Authenticated keys are kept in-process for a few seconds: compiling the three-table ORM query
+# costs more than the rest of a light API request. A revocation, a removal or a role change
+# reaches other processes within API_KEY_CACHE_SECONDS; in this process it is immediate.
+_key_cache: dict[str, tuple[float, ApiKey]] = {}
+_key_cache_lock = threading.Lock()
+
+
+def api_key_cache_clear() -> None:
+    with _key_cache_lock:
+        _key_cache.clear()
+
+
+def _load_api_key(prefix: str) -> ApiKey | None:
+    return (
         ApiKey.objects.select_related("membership__organization", "membership__user")
         .filter(prefix=prefix, revoked_at__isnull=True)
         .first()
     )
-    if key is None or not secrets.compare_digest(key.key_hash, _hash(raw)):
+
+
+def api_key_authenticate(raw: str) -> ApiKey | None:
+    """The key (and its membership) behind a presented key, or None. Constant-time on the hash."""
+    if not raw.startswith(API_KEY_PREFIX) or len(raw) > 200:
+        return None
+    digest = _hash(raw)
+    ttl = settings.API_KEY_CACHE_SECONDS
+    now_mono = time.monotonic()
+    cached = _key_cache.get(digest) if ttl else None
+    if cached is not None and cached[0] > now_mono:
+        return cached[1]
+    prefix = raw[len(API_KEY_PREFIX) :].split("_", 1)[0]
+    key = _load_api_key(prefix)
+    if key is None or not secrets.compare_digest(key.key_hash, digest):
         return None
     if not key.membership.user.is_active:
         return None
     now = timezone.now()
     if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+    if ttl:
+        with _key_cache_lock:
+            if len(_key_cache) > 10_000:
+                _key_cache.clear()
+            _key_cache[digest] = (now_mono + ttl, key)
     return key
 
 
@@ -388,6 +415,7 @@ def api_key_authenticate(raw: str) -> ApiKey | None:
 def api_key_revoke(*, key: ApiKey, actor: AbstractBaseUser) -> None:
     key.revoked_at = timezone.now()
     key.save(update_fields=["revoked_at", "updated_at"])
+    api_key_cache_clear()
     audit(
         organization=key.membership.organization,
         actor=actor,

@@ -194,7 +194,7 @@ class Redactor:
     def headers(self, pairs: Iterable[tuple[str, str]] | Mapping[str, str]) -> list[list[str]]:
         """Header pairs with credential values masked, order and repeats kept."""
         items = pairs.items() if isinstance(pairs, Mapping) else pairs
-        return [[str(n), self.header_value(str(n), str(v))] for n, v in items]
+        return [[self.text(str(n)), self.header_value(str(n), str(v))] for n, v in items]
 
     # -- URLs ----------------------------------------------------------------------------------
 
@@ -202,9 +202,9 @@ class Redactor:
         """A decoded query pair as it may be shown."""
         exact = self.label_of(value)
         if exact is not None:
-            return name, exact
-        if is_sensitive_name(name):
-            return name, self._mask_for()
+            return self.text(name), exact
+        if is_sensitive_name(name):  # the name itself may be a secret (?tok-SECRET-1234)
+            return self.text(name), self._mask_for()
         return self.text(name), self.text(value)
 
     def query_pairs(self, pairs: Sequence[tuple[str, str]]) -> list[list[str]]:
@@ -232,9 +232,19 @@ class Redactor:
             name, value = unquote_plus(raw_name), unquote_plus(raw_value)
             exact = self.label_of(value) or self.label_of(raw_value)
             if exact is not None:
-                shown.append(f"{self.text(raw_name)}={exact}")
+                shown.append(f"{self._query_part(raw_name, name)}={exact}")
             elif is_sensitive_name(name) and eq:
-                shown.append(f"{raw_name}={self._mask_for()}")
+                shown.append(f"{self._query_part(raw_name, name)}={self._mask_for()}")
             else:
-                shown.append(self.text(raw))
+                pair = f"{self._query_part(raw_name, name)}{eq}{self._query_part(raw_value, value)}"
+                shown.append(pair if pair != raw else self.text(raw))
         return f"{base}?{'&'.join(shown)}" if shown else base
+
+    def _query_part(self, raw: str, decoded: str) -> str:
+        """A query name or value as sent, masked; decoded when only that form shows a secret
+        (an encoding the masked forms do not cover: lowercase hex, %20 for a space)."""
+        masked = self.text(raw)
+        if masked != raw:
+            return masked
+        masked = self.text(decoded)
+        return masked if masked != decoded else raw

@@ -23,10 +23,13 @@ from httpclient.runner.types import (
     BODY_TOO_LARGE,
     BODY_TYPE_INVALID,
     BODY_TYPES,
+    FILES_NEED_MULTIPART,
     FORM_INVALID,
     HEADER_LINE_BREAK,
     HEADER_MANAGED,
     HEADER_NAME_INVALID,
+    HEADER_VALUE_NOT_ASCII,
+    HEADERS_INVALID,
     JSON_INVALID,
     JSON_NOT_SERIALIZABLE,
     METHOD_INVALID,
@@ -36,6 +39,7 @@ from httpclient.runner.types import (
     PATH_OTHER_HOST,
     QUERY_INVALID,
     RAW_INVALID,
+    TEXT_NOT_UNICODE,
     Call,
     CallRejected,
     UploadedFile,
@@ -45,14 +49,18 @@ from traysvc import egress
 
 Pairs = list[tuple[str, str]]
 
+# RFC 9110 field names are tokens; values here are visible ASCII, space and tab (httpx encodes
+# header strings as ASCII: anything else would fail inside it instead of here, with words).
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _HEADER_VALUE_BAD = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_HEADER_VALUE_OK = re.compile(r"^[\t\x20-\x7e]*$")
 _PATH_BAD = re.compile(r"[\s\x00-\x1f\x7f]")
+# A lone surrogate (JSON "\ud800") is a Python str but not Unicode text: it cannot be encoded.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 MANAGED_HEADERS = frozenset(
     {"host", "content-length", "transfer-encoding", "connection", "te", "upgrade", "keep-alive"}
 )
 QUERY_SAFE = ":/@!$'()*,;"
-DEFAULT_MAX_REQUEST_BYTES = 10 * 1024 * 1024
 JSON_TYPE = "application/json"
 FORM_TYPE = "application/x-www-form-urlencoded"
 TEXT_TYPE = "text/plain; charset=utf-8"
@@ -98,20 +106,40 @@ def join_query(url: str, pairs: Sequence[tuple[str, str]]) -> str:
     return f"{url}?{encode_query(pairs)}" if pairs else url
 
 
-def _pairs(value: Any, message: str, field_name: str) -> Pairs:
-    """A mapping or a sequence of [name, value] -> list of string pairs."""
+def shown(text: str, limit: int = 60) -> str:
+    """User text as an error message may quote it: cut short, lone surrogates replaced."""
+    return _SURROGATE.sub("\ufffd", text[:limit])
+
+
+def check_text(text: str, what: str, field_name: str) -> str:
+    """Text that will be encoded as UTF-8: CallRejected when it cannot be."""
+    if _SURROGATE.search(text):
+        raise CallRejected(TEXT_NOT_UNICODE.format(what=what), field=field_name)
+    return text
+
+
+def _encode(text: str, what: str, field_name: str) -> bytes:
+    return check_text(text, what, field_name).encode("utf-8")
+
+
+def _pairs(value: Any, message: str, field_name: str, what: str = "A value") -> Pairs:
+    """A mapping or a sequence of [name, value] -> list of string pairs (valid Unicode)."""
     if value is None:
         return []
     items = value.items() if isinstance(value, Mapping) else value
     out: Pairs = []
     try:
         for item in items:
+            if isinstance(item, str | bytes):
+                raise CallRejected(message, field=field_name)
             name, val = item
             if val is None:
                 val = ""
             if not isinstance(name, str) or isinstance(val, dict | list | bytes):
                 raise CallRejected(message, field=field_name)
-            out.append((name, val if isinstance(val, str) else json.dumps(val)))
+            if not isinstance(val, str):
+                val = json.dumps(val)
+            out.append((check_text(name, what, field_name), check_text(val, what, field_name)))
     except (TypeError, ValueError):
         raise CallRejected(message, field=field_name) from None
     return out
@@ -138,13 +166,14 @@ def _url(call: Call, context: Context) -> tuple[str, Pairs, tuple[str, str, int]
     path = call.path or ""
     if not isinstance(path, str) or _PATH_BAD.search(path):
         raise CallRejected(PATH_CONTROL, field="path")
+    check_text(path, "The path", "path")
     path = path.split("#", 1)[0]
     path_part, _, path_query = path.partition("?")
     path_part = _render(path_part, context, "path", escape=lambda v: quote(v, safe=""))
     query = parse_qsl(path_query, keep_blank_values=True)
     query += [
         (_render(k, context, "query"), _render(v, context, "query"))
-        for k, v in _pairs(call.query, QUERY_INVALID, "query")
+        for k, v in _pairs(call.query, QUERY_INVALID, "query", "A query parameter")
     ]
     if "://" in path_part:
         try:
@@ -167,28 +196,38 @@ def _url(call: Call, context: Context) -> tuple[str, Pairs, tuple[str, str, int]
     return url, query, origin
 
 
-def check_header(name: str, value: str) -> None:
-    if not _TOKEN.match(name):
-        raise CallRejected(HEADER_NAME_INVALID.format(name=name[:60]), field="headers")
+def check_header_value(name: str, value: str, field_name: str = "headers") -> None:
+    """CR, LF and control characters, then anything httpx could not encode as ASCII."""
     if _HEADER_VALUE_BAD.search(value):
-        raise CallRejected(HEADER_LINE_BREAK.format(name=name), field="headers")
+        raise CallRejected(HEADER_LINE_BREAK.format(name=name), field=field_name)
+    if not _HEADER_VALUE_OK.match(value):
+        raise CallRejected(HEADER_VALUE_NOT_ASCII.format(name=name), field=field_name)
+
+
+def check_header(name: str, value: str, field_name: str = "headers") -> None:
+    if not _TOKEN.match(name):
+        raise CallRejected(HEADER_NAME_INVALID.format(name=shown(name)), field=field_name)
+    check_header_value(name, value, field_name)
     if name.lower() in MANAGED_HEADERS:
-        raise CallRejected(HEADER_MANAGED.format(name=name), field="headers")
+        raise CallRejected(HEADER_MANAGED.format(name=name), field=field_name)
 
 
 def _headers(call: Call, context: Context) -> Pairs:
-    defaults = _pairs(context.service.default_headers or {}, QUERY_INVALID, "default_headers")
-    given = _pairs(call.headers, HEADER_NAME_INVALID.format(name="?"), "headers")
+    """The service's default headers, then the call's (which override them by name)."""
+    defaults = _pairs(context.service.default_headers or {}, HEADERS_INVALID, "default_headers")
+    given = _pairs(call.headers, HEADERS_INVALID, "headers")
     given = [(n.strip(), v.strip()) for n, v in given if n.strip()]
     for name, value in given:
         check_header(name, value)
     overridden = {n.lower() for n, _ in given}
-    out = [(n, _render(v, context, "default_headers")) for n, v in defaults
-           if n.lower() not in overridden]  # fmt: skip
-    out += [(n, _render(v, context, "headers")) for n, v in given]
-    for name, value in out:
+    kept = [(n, _render(v, context, "default_headers")) for n, v in defaults
+            if n.lower() not in overridden]  # fmt: skip
+    for name, value in kept:
+        check_header(name, value, "default_headers")
+    rendered = [(n, _render(v, context, "headers")) for n, v in given]
+    for name, value in rendered:
         check_header(name, value)
-    return out
+    return kept + rendered
 
 
 def _set_content_type(headers: Pairs, value: str, *, force: bool) -> Pairs:
@@ -208,54 +247,79 @@ def _multipart(fields: Pairs, files: Sequence[UploadedFile]) -> tuple[bytes, str
         )
 
     chunks: list[bytes] = []
-    for name, value in fields:
+    for name, value in fields:  # valid Unicode: _pairs checked them
         head = f'--{boundary}\r\nContent-Disposition: form-data; name="{quoted(name)}"\r\n\r\n'
         chunks.append(head.encode() + value.encode() + b"\r\n")
     for upload in files:
         ctype = upload.content_type or "application/octet-stream"
-        if _HEADER_VALUE_BAD.search(ctype):
+        if not _HEADER_VALUE_OK.match(ctype) or _HEADER_VALUE_BAD.search(ctype):
             ctype = "application/octet-stream"
         head = (
             f'--{boundary}\r\nContent-Disposition: form-data; name="{quoted(upload.field)}"; '
             f'filename="{quoted(upload.filename)}"\r\nContent-Type: {ctype}\r\n\r\n'
         )
-        chunks.append(head.encode() + upload.content + b"\r\n")
+        chunks.append(_encode(head, "A file's field or file name", "files") + upload.content
+                      + b"\r\n")  # fmt: skip
     chunks.append(f"--{boundary}--\r\n".encode())
     return b"".join(chunks), f"multipart/form-data; boundary={boundary}"
+
+
+def _reject_constant(name: str) -> Any:
+    """json.loads accepts NaN and Infinity, which are not JSON: the upstream would choke."""
+    raise ValueError(name)
+
+
+def _json_body(body: Any) -> str:
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", errors="replace")
+    if isinstance(body, str):
+        check_text(body, "The body", "body")
+        try:
+            json.loads(body, parse_constant=_reject_constant)
+        except json.JSONDecodeError as exc:
+            raise CallRejected(
+                JSON_INVALID.format(error=exc.msg, line=exc.lineno, column=exc.colno),
+                field="body",
+            ) from None
+        except ValueError:
+            raise CallRejected(JSON_NOT_SERIALIZABLE, field="body") from None
+        return body
+    try:
+        text = json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        raise CallRejected(JSON_NOT_SERIALIZABLE, field="body") from None
+    return check_text(text, "The body", "body")
+
+
+def _raw_content_type(call: Call, headers: Pairs) -> Pairs:
+    if not isinstance(call.content_type, str):
+        raise CallRejected(HEADER_VALUE_NOT_ASCII.format(name="Content-Type"), field="content_type")
+    value = call.content_type.strip()
+    if not value:
+        return _set_content_type(headers, TEXT_TYPE, force=False)
+    check_header_value("Content-Type", value, "content_type")
+    return _set_content_type(headers, value, force=True)
 
 
 def _body(call: Call, headers: Pairs) -> tuple[bytes | None, Pairs, str, Pairs]:
     """(content, headers, echo text, form fields) for the call's body type."""
     kind = call.body_type or "none"
     body = call.body
+    if call.files and kind != "multipart":
+        raise CallRejected(FILES_NEED_MULTIPART, field="files")
     if kind == "none":
         return None, headers, "", []
     if kind == "json":
-        if isinstance(body, bytes):
-            body = body.decode("utf-8", errors="replace")
-        if isinstance(body, str):
-            try:
-                json.loads(body)
-            except json.JSONDecodeError as exc:
-                raise CallRejected(
-                    JSON_INVALID.format(error=exc.msg, line=exc.lineno, column=exc.colno),
-                    field="body",
-                ) from None
-            text = body
-        else:
-            try:
-                text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
-            except (TypeError, ValueError):
-                raise CallRejected(JSON_NOT_SERIALIZABLE, field="body") from None
+        text = _json_body(body)
         return text.encode(), _set_content_type(headers, JSON_TYPE, force=False), text, []
     if kind == "form":
         if isinstance(body, str):
-            text = body
+            text = check_text(body, "The body", "body")
         else:
-            text = urlencode(_pairs(body or [], FORM_INVALID, "body"))
+            text = urlencode(_pairs(body or [], FORM_INVALID, "body", "The body"))
         return text.encode(), _set_content_type(headers, FORM_TYPE, force=True), text, []
     if kind == "multipart":
-        fields = _pairs(body or [], FORM_INVALID, "body")
+        fields = _pairs(body or [], FORM_INVALID, "body", "The body")
         content, ctype = _multipart(fields, call.files)
         echo = "\n".join(
             [f"{n}={v}" for n, v in fields]
@@ -268,18 +332,10 @@ def _body(call: Call, headers: Pairs) -> tuple[bytes | None, Pairs, str, Pairs]:
         if isinstance(body, bytes):
             content, echo = body, body.decode("utf-8", errors="replace")
         elif isinstance(body, str):
-            content, echo = body.encode(), body
+            content, echo = _encode(body, "The body", "body"), body
         else:
             raise CallRejected(RAW_INVALID, field="body")
-        if call.content_type:
-            if _HEADER_VALUE_BAD.search(call.content_type):
-                raise CallRejected(
-                    HEADER_LINE_BREAK.format(name="Content-Type"), field="content_type"
-                )
-            headers = _set_content_type(headers, call.content_type.strip(), force=True)
-        else:
-            headers = _set_content_type(headers, TEXT_TYPE, force=False)
-        return content, headers, echo, []
+        return content, _raw_content_type(call, headers), echo, []
     raise CallRejected(BODY_TYPE_INVALID.format(types=", ".join(BODY_TYPES)), field="body_type")
 
 
@@ -293,7 +349,7 @@ def build_spec(call: Call, context: Context) -> Spec:
     url, query, origin = _url(call, context)
     headers = _headers(call, context)
     content, headers, echo, fields = _body(call, headers)
-    limit = int(getattr(settings, "HTTPCLIENT_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES))
+    limit = int(settings.HTTPCLIENT_MAX_REQUEST_BYTES)
     if content is not None and len(content) > limit:
         raise CallRejected(BODY_TOO_LARGE.format(limit=limit // (1024 * 1024)), field="body")
     context.allow_origins = sandbox_origins(origin)

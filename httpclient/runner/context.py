@@ -31,10 +31,13 @@ from services.models import Authentication, Service
 from workspaces.models import Membership, WorkspaceKind, WorkspaceMember
 
 Origin = tuple[str, str, int]
+# An egress exemption: the origin, and the path prefix it covers.
+Exemption = tuple[str, str, int, str]
 
 AUTH_PARAMS_INVALID = "The service's authentication settings are not valid: {errors}"
 CONNECTOR_MISSING = "This service uses connector {key!r}, which is not in the catalog."
 DEFAULT_PORTS = {"http": 80, "https": 443}
+SANDBOX_PREFIX = "/sandbox/"
 
 
 @dataclass
@@ -51,7 +54,7 @@ class Context:
     template_auth: dict[str, Any]
     template_service: dict[str, Any]
     redactor: Redactor
-    allow_origins: frozenset[Origin] = field(default_factory=frozenset)
+    allow_origins: frozenset[Exemption] = field(default_factory=frozenset)
 
     @property
     def user(self) -> Any:
@@ -168,6 +171,7 @@ def resolve_method(service: Service) -> tuple[AuthMethod, ParamsModel]:
     except KeyError as exc:
         raise CallRejected(str(exc), field="auth_method", kind=KIND_AUTH) from None
     raw = service.auth_params or {}
+    from_connector = False
     if method.uses_connector:
         from services.catalog import get_connector
 
@@ -177,8 +181,11 @@ def resolve_method(service: Service) -> tuple[AuthMethod, ParamsModel]:
             raise CallRejected(CONNECTOR_MISSING.format(key=key), kind=KIND_AUTH)
         method = get_method(connector.auth_method)
         raw = connector.auth_params
+        from_connector = True
     try:
-        return method, method.parse_params(raw)
+        # A connector's params describe the provider only: no client id (each service that
+        # runs a grant has its own). Applying a grant's token does not need one.
+        return method, method.parse_params(raw, connector=from_connector)
     except AuthParamsError as exc:
         raise CallRejected(AUTH_PARAMS_INVALID.format(errors=exc), kind=KIND_AUTH) from None
 
@@ -243,9 +250,11 @@ def refreshed(context: Context, authentication: Authentication) -> None:
     )
 
 
-def sandbox_origins(base_origin: Origin) -> frozenset[Origin]:
-    """The app's own origin, exempt from the SSRF guard only for the sandbox demo API."""
-    if not getattr(settings, "TRAYSVC_SANDBOX", False):
+def sandbox_origins(base_origin: Origin) -> frozenset[Exemption]:
+    """The app's own origin, exempt from the SSRF guard only for the sandbox demo API: paths
+    under /sandbox/, matched by egress on every request and every redirect hop, so neither a
+    path nor a redirect reaches /admin/, /api/ or /healthz of the app itself."""
+    if not settings.TRAYSVC_SANDBOX:
         return frozenset()
     import httpx
 
@@ -253,4 +262,6 @@ def sandbox_origins(base_origin: Origin) -> frozenset[Origin]:
         public = origin_of(httpx.URL(settings.TRAYSVC_PUBLIC_URL))
     except (httpx.InvalidURL, AttributeError):
         return frozenset()
-    return frozenset({public}) if public == base_origin else frozenset()
+    if public != base_origin:
+        return frozenset()
+    return frozenset({(*public, SANDBOX_PREFIX)})

@@ -20,7 +20,7 @@ from httpclient.redaction import Redactor
 from httpclient.runner.build import Spec, build_spec
 from httpclient.runner.context import Context, build_context, origin_of
 from httpclient.runner.record import calllog_record
-from httpclient.runner.response import decode_body
+from httpclient.runner.response import clean, decode_body
 from httpclient.runner.send import Sent, send_with_retries
 from httpclient.runner.types import (
     NEXT_PAGE_OTHER_HOST,
@@ -45,13 +45,11 @@ PAGE_NOT_JSON = "Stopped paging: page {page} is not JSON."
 TIMED_OUT = "timed out after {seconds:g} s: {url}"
 TLS_OFF = "TLS verification is off for service %s (%s): its certificate is not checked"
 SYSTEM_CALL_NEEDS_SERVICE = "A call without a membership must pass the Service instance."
-DEFAULT_MAX_PAGES = 10
-DEFAULT_MAX_PAGE_BYTES = 20 * 1024 * 1024
 
 
 def _timeout(value: Any) -> float:
-    default = float(getattr(settings, "HTTPCLIENT_DEFAULT_TIMEOUT", 30.0))
-    cap = float(getattr(settings, "HTTPCLIENT_MAX_TIMEOUT", 120.0))
+    default = float(settings.HTTPCLIENT_DEFAULT_TIMEOUT)
+    cap = float(settings.HTTPCLIENT_MAX_TIMEOUT)
     if value is None or value == "":
         return min(default, cap)
     try:
@@ -95,7 +93,7 @@ def _curl(spec: Spec, request: Any, call: Call, context: Context, timeout: float
             form_fields=spec.form_fields,
             files=[CurlFile(f.field, f.filename, f.content_type) for f in spec.files],
             follow_redirects=call.follow_redirects,
-            max_redirects=int(getattr(settings, "HTTPCLIENT_MAX_REDIRECTS", 5)),
+            max_redirects=int(settings.HTTPCLIENT_MAX_REDIRECTS),
             timeout=timeout,
             verify=context.service.verify_tls,
             digest_username=context.secrets.get("username") if digest else None,
@@ -130,8 +128,8 @@ def _take(result: Result, sent: Sent, redactor: Redactor, method: str) -> tuple[
 
 
 def _run(call: Call, context: Context, spec: Spec, result: Result, deadline: float) -> Sent:
-    max_redirects = int(getattr(settings, "HTTPCLIENT_MAX_REDIRECTS", 5))
-    max_bytes = int(getattr(settings, "HTTPCLIENT_MAX_RESPONSE_BYTES", 10 * 1024 * 1024))
+    max_redirects = int(settings.HTTPCLIENT_MAX_REDIRECTS)
+    max_bytes = int(settings.HTTPCLIENT_MAX_RESPONSE_BYTES)
     send_kwargs = {
         "deadline": deadline,
         "follow_redirects": bool(call.follow_redirects),
@@ -147,8 +145,8 @@ def _run(call: Call, context: Context, spec: Spec, result: Result, deadline: flo
     if pagination is None:
         result.notes.append(NO_PAGINATION)
         return first
-    max_pages = int(getattr(settings, "HTTPCLIENT_MAX_PAGES", DEFAULT_MAX_PAGES))
-    byte_cap = int(getattr(settings, "HTTPCLIENT_MAX_PAGE_BYTES", DEFAULT_MAX_PAGE_BYTES))
+    max_pages = int(settings.HTTPCLIENT_MAX_PAGES)
+    byte_cap = int(settings.HTTPCLIENT_MAX_PAGE_BYTES)
     redactor = context.redactor
     first_headers = result.headers
     pages = [Page(result.url, first.response.status_code, size, _count(body, pagination))]
@@ -279,7 +277,7 @@ def execute(call: Call) -> Result:
         first = _run(call, context, spec, result, started + timeout)
         result.curl = _curl(spec, first.request, call, context, timeout)
     except CallRejected as exc:
-        result.error, result.error_kind = redactor.text(exc.message), exc.kind
+        result.error, result.error_kind = clean(redactor.text(exc.message)), exc.kind
         result.error_field = exc.field
     except egress.EgressError as exc:
         message = exc.message

@@ -11,10 +11,9 @@ from django.db import connection
 from django.utils import timezone
 
 from httpclient.models import CallLog
-from httpclient.runner.response import excerpt
+from httpclient.runner.response import clean, excerpt
 from httpclient.runner.types import Result
 
-DEFAULT_BODY_CHARS = 16 * 1024
 PRUNE_BATCH = 1000
 
 
@@ -30,32 +29,34 @@ def calllog_record(
 ) -> CallLog:
     """One INSERT. No full_clean(): it would cost a uniqueness query on the hot path, and
     every value here was produced by the runner (already redacted), not typed by a user."""
-    limit = int(getattr(settings, "HTTPCLIENT_CALLLOG_BODY_CHARS", DEFAULT_BODY_CHARS))
+    limit = int(settings.HTTPCLIENT_CALLLOG_BODY_CHARS)
     response_body, cut = excerpt(result.body_kind, result.body, result.body_base64, limit=limit)
     request = result.request
     request_body = (request.body if request else "")[:limit]
+    # Whatever a caller typed may end up here (a refused path, a header name), and no database
+    # stores a lone surrogate: every text goes through clean().
     log = CallLog(
         organization_id=organization_id,
         user=user if user is not None and getattr(user, "is_authenticated", False) else None,
         service_id=service_id,
         authentication_id=authentication_id,
         source=source[:10],
-        method=(request.method if request else "")[:10],
-        url=result.url or (request.url if request else ""),
+        method=clean(request.method if request else "")[:10],
+        url=clean(result.url or (request.url if request else "")),
         status=result.status,
         elapsed_ms=round(result.elapsed_ms, 3),
         ttfb_ms=round(result.ttfb_ms, 3) if result.ttfb_ms is not None else None,
         attempts=min(result.attempts, 32767),
-        request_headers=request.headers if request else [],
-        request_body=request_body,
-        response_headers=result.headers,
-        response_body=response_body,
+        request_headers=clean(request.headers if request else []),
+        request_body=clean(request_body),
+        response_headers=clean(result.headers),
+        response_body=clean(response_body),
         response_truncated=result.truncated or cut,
         response_bytes=result.body_bytes,
-        error=result.error[:2000],
+        error=clean(result.error[:2000]),
         error_kind=result.error_kind[:30],
-        curl=result.curl,
-        details=details,
+        curl=clean(result.curl),
+        details=clean(details),
     )
     _insert(log)
     return log

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from typing import Any
 
 import httpx
@@ -18,6 +19,23 @@ TEXT_TYPES = (
     "application/soap+xml",
     "application/x-ndjson",
 )
+
+
+# A lone surrogate ("\ud800" in JSON) parses into a str that cannot be encoded as UTF-8:
+# no database stores it and no page renders it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def clean(value: Any) -> Any:
+    """Strings, in lists and dicts too, with lone surrogates replaced by U+FFFD."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list | tuple):
+        return [clean(item) for item in value]
+    if isinstance(value, dict):
+        return {clean(k): clean(v) for k, v in value.items()}
+    return value
 
 
 def media_type(headers: httpx.Headers) -> str:
@@ -57,9 +75,12 @@ def decode_body(content: bytes, headers: httpx.Headers) -> tuple[str, Any, str |
         text = _text(content, encoding)
         if text is not None:
             try:
-                return "json", json.loads(text), None
+                parsed = json.loads(text)
             except ValueError:
                 return "text", text, None
+            if _SURROGATE_ESCAPE.search(content):  # a valid pair is joined by json: rare, so
+                parsed = clean(parsed)  # the whole document is walked only when it may need it
+            return "json", parsed, None
     if is_text_type(media):
         text = _text(content, encoding)
         if text is None:

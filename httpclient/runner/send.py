@@ -21,7 +21,13 @@ from django.conf import settings
 
 from httpclient.runner.build import Spec
 from httpclient.runner.context import Context, refreshed
-from httpclient.runner.types import KIND_AUTH, REFRESH_FAILED, CallRejected, Retry
+from httpclient.runner.types import (
+    AUTH_NOT_ENCODABLE,
+    KIND_AUTH,
+    REFRESH_FAILED,
+    CallRejected,
+    Retry,
+)
 from services.auth_methods import AuthApplyError
 from services.auth_methods.base import request_body
 from traysvc import egress
@@ -52,10 +58,6 @@ class Sent:
     attempts: int
     retries: list[Retry] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-
-
-def _setting(name: str, default: float) -> float:
-    return float(getattr(settings, name, default))
 
 
 def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -95,9 +97,18 @@ def prepare(context: Context, spec: Spec) -> tuple[httpx.Request, httpx.Auth | N
     """The request for one attempt with the credential applied."""
     request = spec.to_request()
     try:
-        return context.method.prepare(request, params=context.params, secrets=context.secrets)
+        request, auth = context.method.prepare(
+            request, params=context.params, secrets=context.secrets
+        )
     except AuthApplyError as exc:
         raise CallRejected(context.redactor.text(str(exc)), kind=KIND_AUTH) from None
+    except UnicodeError:
+        raise CallRejected(AUTH_NOT_ENCODABLE, kind=KIND_AUTH) from None
+    # The call's own headers are ASCII (build checked them); a method may have added UTF-8
+    # (a prefix like "Clé"), which egress could not send as it was meant.
+    if any(not value.isascii() for _, value in request.headers.raw):
+        raise CallRejected(AUTH_NOT_ENCODABLE, kind=KIND_AUTH)
+    return request, auth
 
 
 def _send(
@@ -135,9 +146,9 @@ def send_with_retries(
     max_bytes: int,
 ) -> Sent:
     """Send until a final answer: raises egress.EgressError or CallRejected."""
-    max_attempts = max(1, int(_setting("HTTPCLIENT_MAX_ATTEMPTS", 3)))
-    wait_cap = _setting("HTTPCLIENT_RETRY_AFTER_MAX_SECONDS", 10.0)
-    backoff = _setting("HTTPCLIENT_BACKOFF_SECONDS", 0.5)
+    max_attempts = max(1, int(settings.HTTPCLIENT_MAX_ATTEMPTS))
+    wait_cap = float(settings.HTTPCLIENT_RETRY_AFTER_MAX_SECONDS)
+    backoff = float(settings.HTTPCLIENT_BACKOFF_SECONDS)
     attempts = 0
     throttled = 0
     did_refresh = False

@@ -26,6 +26,7 @@ HTTP_STATUS_FOR_KIND = {
     KIND_AUTH: 422,
     "refused": 422,
     "invalid_url": 422,
+    "redirect_refused": 422,  # a 307/308 would resend the body to another origin
     "timeout": 504,
 }
 UPSTREAM_FAILED_STATUS = 502
@@ -45,6 +46,15 @@ PATH_CONTROL = "The path must not contain spaces, line breaks or control charact
 HEADER_NAME_INVALID = "Header name {name!r} is not valid: use letters, digits and -_!#$%&'*+.^`|~."
 HEADER_LINE_BREAK = "Header {name} contains a line break (CR or LF) or a control character."
 HEADER_MANAGED = "Header {name} is set by the HTTP client; remove it."
+HEADER_VALUE_NOT_ASCII = (
+    "Header {name} contains a character outside printable ASCII; a header value must be "
+    "ASCII text (percent-encode or base64 anything else)."
+)
+HEADERS_INVALID = "Headers must be name/value pairs of text."
+TEXT_NOT_UNICODE = (
+    "{what} contains text that is not valid Unicode (a lone surrogate such as \\ud800)."
+)
+FILES_NEED_MULTIPART = "Files are sent only with a multipart body: set body_type to multipart."
 QUERY_INVALID = "Query parameters must be name/value pairs of text."
 JSON_INVALID = "The body is not valid JSON: {error} (line {line}, column {column})."
 JSON_NOT_SERIALIZABLE = "The body cannot be sent as JSON."
@@ -59,6 +69,10 @@ NEXT_PAGE_OTHER_HOST = (
 PAGES_CAPPED = "Stopped paging after {pages} pages (the limit)."
 PAGE_BYTES_CAPPED = "Stopped paging after {megabytes} MB of pages (the limit)."
 REFRESH_FAILED = "The access token was refused and refreshing it failed: {error}"
+AUTH_NOT_ENCODABLE = (
+    "The credential cannot be sent: the service's auth settings or the credential hold "
+    "characters an HTTP header cannot carry (use ASCII)."
+)
 
 
 class CallRejected(Exception):

@@ -23,9 +23,14 @@ def loopback(settings: Any) -> Iterator[None]:
 def httpbin_url() -> Iterator[str]:
     """httpbin served by a threaded werkzeug server on an ephemeral loopback port."""
     import httpbin
-    from werkzeug.serving import make_server
+    from werkzeug.serving import WSGIRequestHandler, make_server
 
-    server = make_server("127.0.0.1", 0, httpbin.app, threaded=True)
+    class Handler(WSGIRequestHandler):
+        # Set here, werkzeug leaves WSGIRequestHandler alone; otherwise a threaded server sets
+        # HTTP/1.1 on the shared class, and every later pytest-httpserver answers HTTP/1.1 too.
+        protocol_version = "HTTP/1.1"
+
+    server = make_server("127.0.0.1", 0, httpbin.app, threaded=True, request_handler=Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"

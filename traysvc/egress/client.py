@@ -1,8 +1,11 @@
 """The pooled outbound client and `send`, the one way the app makes an HTTP request.
 
-Clients are pooled per policy: (verify, the allowed networks, the exempt origins). A pooled
+Clients are pooled per policy: (verify, the allowed networks, the exemptions). A pooled
 keep-alive connection was checked when it was opened, under that policy only, so a request
-under another policy must never reuse it; a key per policy makes that structural.
+under another policy must never reuse it; a key per policy makes that structural. Within a
+policy, requests that match an exemption (the sandbox's /sandbox/ paths on the app's own
+origin) go through a transport of their own: a connection opened unchecked for them is never
+reused by a request to another path of the same origin, which must pass the guard.
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ from traysvc.egress.body import ACCEPT_ENCODING, Body, BodyDeadline, BodyDecodeE
 from traysvc.egress.errors import (
     KIND_INVALID_URL,
     KIND_PROTOCOL,
+    KIND_REDIRECT_REFUSED,
     KIND_TIMEOUT,
     KIND_TOO_MANY_REDIRECTS,
+    REQUEST_NOT_SENDABLE,
     TIMED_OUT,
     DestinationRefused,
     EgressError,
@@ -34,6 +39,7 @@ from traysvc.egress.errors import (
     safe_url,
 )
 from traysvc.egress.guard import (
+    Exemption,
     GuardedBackend,
     IPNetwork,
     Origin,
@@ -41,6 +47,7 @@ from traysvc.egress.guard import (
     check_literal_host,
     check_url,
     exempt_connection,
+    is_exempt,
     normalise_origins,
     origin_of,
     read_setting,
@@ -57,6 +64,7 @@ DEFAULT_HEADERS = {
 LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0)
 MAX_POOLED_CLIENTS = 16
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+BODY_KEEPING_REDIRECTS = frozenset({307, 308})  # the client must resend method and body
 # Dropped once a redirect leaves the first origin (Host: a caller's override names that origin).
 ALWAYS_STRIP_ON_REDIRECT = frozenset({"authorization", "proxy-authorization", "cookie", "host"})
 _BODY_HEADERS = ("content-type", "content-length", "transfer-encoding", "content-encoding")
@@ -66,6 +74,10 @@ BODY_NOT_DECODABLE = "the response from {url} is not valid {encoding}"
 TOO_MANY_REDIRECTS = "stopped after {count} redirects (the limit) at {url}"
 REDIRECT_LOOP = "redirect loop: {url} was already requested"
 BAD_LOCATION = "invalid URL: the redirect from {url} has a Location that is not a valid URL"
+REDIRECT_BODY_REFUSED = (
+    "refused to resend the request body to another origin ({status} to {url}); "
+    "call that URL directly if it is meant"
+)
 
 
 @dataclass(frozen=True)
@@ -114,19 +126,22 @@ class _NoCookies(http.cookiejar.DefaultCookiePolicy):
 
 
 class GuardedTransport(httpx.HTTPTransport):
-    """httpx's transport over a pool whose network backend is the SSRF guard."""
+    """httpx's transport over a pool whose network backend is the SSRF guard.
+
+    exempt=True skips the range checks for every connection it opens: send() hands it only
+    requests that match the caller's exemptions, so its pool holds only such connections."""
 
     def __init__(
         self,
         *,
         verify: bool = True,
         networks: Iterable[IPNetwork] = (),
-        origins: frozenset[Origin] = frozenset(),
+        exempt: bool = False,
         http2: bool = False,
     ) -> None:
         # HTTPTransport.__init__ builds its pool with no way to pass a network backend, so the
         # same pool is built here with ours; handle_request and close are inherited.
-        self._origins = origins
+        self._exempt = exempt
         self._pool = httpcore.ConnectionPool(
             ssl_context=httpx.create_ssl_context(verify=verify),
             max_connections=LIMITS.max_connections,
@@ -138,7 +153,7 @@ class GuardedTransport(httpx.HTTPTransport):
         )
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        token = exempt_connection.set(origin_of(request.url) in self._origins)
+        token = exempt_connection.set(self._exempt)
         try:
             return super().handle_request(request)
         finally:
@@ -149,6 +164,12 @@ class GuardedTransport(httpx.HTTPTransport):
 class _Pooled:
     client: httpx.Client
     transport: GuardedTransport
+    exempt_transport: GuardedTransport | None  # only when the policy has exemptions
+
+    def transport_for(self, exempt: bool) -> GuardedTransport:
+        if exempt and self.exempt_transport is not None:
+            return self.exempt_transport
+        return self.transport
 
 
 _pooled: OrderedDict[tuple, _Pooled] = OrderedDict()
@@ -156,20 +177,21 @@ _pooled_lock = threading.Lock()
 
 
 def _pooled_for(
-    verify: bool, networks: tuple[IPNetwork, ...], origins: frozenset[Origin]
+    verify: bool, networks: tuple[IPNetwork, ...], exemptions: frozenset[Exemption]
 ) -> _Pooled:
-    key = (verify, networks, origins)
+    key = (verify, networks, exemptions)
     with _pooled_lock:
         pooled = _pooled.get(key)
         if pooled is not None:
             _pooled.move_to_end(key)
             return pooled
-        transport = GuardedTransport(
-            verify=verify,
-            networks=networks,
-            origins=origins,
-            http2=importlib.util.find_spec("h2") is not None,
-        )
+        http2 = importlib.util.find_spec("h2") is not None
+        transport = GuardedTransport(verify=verify, networks=networks, http2=http2)
+        exempt_transport = None
+        if exemptions:
+            exempt_transport = GuardedTransport(
+                verify=verify, networks=networks, exempt=True, http2=http2
+            )
         client = httpx.Client(
             transport=transport,
             follow_redirects=False,
@@ -178,7 +200,7 @@ def _pooled_for(
             headers=DEFAULT_HEADERS,
             timeout=_timeout_budget(None),
         )
-        pooled = _pooled[key] = _Pooled(client, transport)
+        pooled = _pooled[key] = _Pooled(client, transport, exempt_transport)
         while len(_pooled) > MAX_POOLED_CLIENTS:
             # Dropped, not closed: another thread may be mid-request on it; GC closes it.
             _pooled.popitem(last=False)
@@ -198,6 +220,8 @@ def close_clients() -> None:
         _pooled.clear()
     for item in pooled:
         item.client.close()
+        if item.exempt_transport is not None:
+            item.exempt_transport.close()
 
 
 def _timeout_budget(timeout: float | None) -> float:
@@ -209,12 +233,14 @@ def _timeout_budget(timeout: float | None) -> float:
     return min(seconds, cap)
 
 
-def check_destination(url: str, *, allow_origins: Iterable[Origin] = frozenset()) -> None:
+def check_destination(
+    url: str, *, allow_origins: Iterable[Origin | Exemption] = frozenset()
+) -> None:
     """Static checks, DNS resolution and range checks, without connecting: for validating a
     base URL in a form. Raises DestinationRefused, or EgressError (kind "connect") when the
     name does not resolve."""
     parsed = check_url(url)
-    if origin_of(parsed) in normalise_origins(allow_origins):
+    if is_exempt(parsed, normalise_origins(allow_origins)):
         return
     try:
         resolve_checked(parsed.host, origin_of(parsed)[2], networks=allowed_networks())
@@ -333,12 +359,15 @@ def send(
     max_redirects: int | None = None,
     max_bytes: int | None = None,
     verify: bool = True,
-    allow_origins: Iterable[Origin] = frozenset(),
+    allow_origins: Iterable[Origin | Exemption] = frozenset(),
     strip_on_redirect: Iterable[str] = (),
 ) -> EgressResponse:
     """Send one request through the guard; follow redirects (re-checking each hop) when asked.
 
     timeout is a total budget in seconds for the whole exchange, redirects and body included.
+    allow_origins exempts origins from the range checks: (scheme, host, port) for the whole
+    origin, (scheme, host, port, path_prefix) for paths under the prefix only; every hop is
+    matched on its own. A 307/308 that would resend a body to another origin is refused.
     Raises EgressError (DestinationRefused for the guard); never an httpx exception."""
     clock = time.monotonic
     started = clock()
@@ -349,9 +378,9 @@ def send(
     cap = max_bytes
     if cap is None:
         cap = int(read_setting("HTTPCLIENT_MAX_RESPONSE_BYTES", 10 * 1024 * 1024))
-    origins = normalise_origins(allow_origins)
+    exemptions = normalise_origins(allow_origins)
     networks = allowed_networks()
-    transport = _pooled_for(verify, networks, origins).transport
+    pooled = _pooled_for(verify, networks, exemptions)
     strip = ALWAYS_STRIP_ON_REDIRECT | {name.lower() for name in strip_on_redirect}
 
     def read(response: httpx.Response) -> Body:
@@ -363,7 +392,13 @@ def send(
     method = method.upper()
     body: dict[str, Any] = {"content": content, "data": data, "files": files, "json": json}
     hop_headers = httpx.Headers(DEFAULT_HEADERS)
-    hop_headers.update(httpx.Headers(headers))
+    try:
+        hop_headers.update(httpx.Headers(headers))
+    except UnicodeEncodeError:  # httpx encodes header text as ASCII
+        where = safe_url(hop_url)
+        raise EgressError(
+            REQUEST_NOT_SENDABLE.format(url=where), KIND_PROTOCOL, url=where
+        ) from None
     home = origin_of(hop_url)
     left_home = False
     redirects: list[str] = []
@@ -372,7 +407,9 @@ def send(
     while True:
         with _failures(hop_url, budget):
             check_url(hop_url)
-            check_literal_host(hop_url, networks=networks, origins=origins)
+            exempt = bool(exemptions) and is_exempt(hop_url, exemptions)
+            check_literal_host(hop_url, networks=networks, exempt=exempt)
+            transport = pooled.transport_for(exempt)
             remaining = deadline - clock()
             if remaining <= 0:
                 raise BodyDeadline()
@@ -399,6 +436,14 @@ def send(
             if (next_method, str(next_url)) in requested:
                 message = REDIRECT_LOOP.format(url=safe_url(next_url))
                 raise EgressError(message, KIND_TOO_MANY_REDIRECTS)
+            if (
+                response.status_code in BODY_KEEPING_REDIRECTS
+                and origin_of(next_url) != home
+                and any(value for value in body.values())
+            ):
+                where = safe_url(next_url)
+                message = REDIRECT_BODY_REFUSED.format(status=response.status_code, url=where)
+                raise EgressError(message, KIND_REDIRECT_REFUSED, url=where)
         if next_method != method:
             body = {"content": None, "data": None, "files": None, "json": None}
             for name in _BODY_HEADERS:

@@ -14,8 +14,10 @@ KIND_TLS = "tls"
 KIND_PROTOCOL = "protocol"
 KIND_TOO_MANY_REDIRECTS = "too_many_redirects"
 KIND_INVALID_URL = "invalid_url"
+KIND_REDIRECT_REFUSED = "redirect_refused"
 KINDS = frozenset(
     {
+        KIND_REDIRECT_REFUSED,
         KIND_REFUSED,
         KIND_TIMEOUT,
         KIND_CONNECT,

@@ -26,6 +26,9 @@ from traysvc.egress.errors import KIND_CONNECT, KIND_INVALID_URL, DestinationRef
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Origin = tuple[str, str, int]
+# An origin exempt from the range checks, optionally only for paths under a prefix ("" = all):
+# ("http", "127.0.0.1", 8000, "/sandbox/"). Callers may pass plain Origins for the whole origin.
+Exemption = tuple[str, str, int, str]
 Resolver = Callable[[str, int], Sequence[str]]
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
@@ -143,8 +146,8 @@ _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _SIX_TO_FOUR = ipaddress.IPv6Network("2002::/16")
 _NUMERIC_HOST_CHARS = frozenset("0123456789abcdefxABCDEFX.")
 
-# Set by the transport for the request being sent: True when its origin is in the caller's
-# allow_origins. Read by GuardedBackend.connect_tcp, which runs in the same thread.
+# Set by the exempt transport for the request being sent (its URL matched the caller's
+# allow_origins). Read by GuardedBackend.connect_tcp, which runs in the same thread.
 exempt_connection: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "traysvc_egress_exempt", default=False
 )
@@ -314,9 +317,34 @@ def origin_of(url: httpx.URL) -> Origin:
     return (url.scheme, url.host.lower(), url.port or DEFAULT_PORTS.get(url.scheme, 0))
 
 
-def normalise_origins(origins: Iterable[Origin]) -> frozenset[Origin]:
-    return frozenset(
-        (scheme.lower(), host.lower().strip("[]"), int(port)) for scheme, host, port in origins
+def normalise_origins(origins: Iterable[Origin | Exemption]) -> frozenset[Exemption]:
+    """(scheme, host, port[, path_prefix]) entries as Exemptions, lowercased ("" = any path)."""
+    out = set()
+    for entry in origins:
+        scheme, host, port = entry[0], entry[1], entry[2]
+        prefix = str(entry[3]) if len(entry) > 3 else ""  # type: ignore[misc]
+        out.add((str(scheme).lower(), str(host).lower().strip("[]"), int(port), prefix))
+    return frozenset(out)
+
+
+def path_under(url: httpx.URL, prefix: str) -> bool:
+    """Is the URL's path under prefix, however it is spelled? A dot segment or a backslash,
+    even percent-encoded (which httpx does not resolve, but a server or proxy might), is not."""
+    if not prefix:
+        return True
+    path = url.path  # decoded; literal dot segments already resolved by httpx
+    if "\\" in path or any(part in (".", "..") for part in path.split("/")):
+        return False
+    raw = url.raw_path.split(b"?", 1)[0].decode("ascii", errors="replace")
+    return path.startswith(prefix) and raw.startswith(prefix)
+
+
+def is_exempt(url: httpx.URL, exemptions: Iterable[Exemption]) -> bool:
+    """Does this URL fall under one of the exemptions (origin, and path prefix if any)?"""
+    origin = origin_of(url)
+    return any(
+        (scheme, host, port) == origin and path_under(url, prefix)
+        for scheme, host, port, prefix in exemptions
     )
 
 
@@ -328,11 +356,11 @@ def ip_literal(host: str) -> IPAddress | None:
 
 
 def check_literal_host(
-    url: httpx.URL, *, networks: Iterable[IPNetwork], origins: frozenset[Origin]
+    url: httpx.URL, *, networks: Iterable[IPNetwork], exempt: bool = False
 ) -> None:
-    """The range check that needs no DNS: an IP literal host, unless its origin is exempt."""
+    """The range check that needs no DNS: an IP literal host, unless the URL is exempt."""
     address = ip_literal(url.host)
-    if address is not None and origin_of(url) not in origins:
+    if address is not None and not exempt:
         check_address(address, networks=networks)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from traysvc.env import env_bool, env_int, env_list, env_str
+from traysvc.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("TRAYSVC_VAR_DIR", str(BASE_DIR / "var")) or BASE_DIR / "var")
@@ -277,6 +277,18 @@ HTTPCLIENT_DEFAULT_TIMEOUT = float(env_int("HTTPCLIENT_DEFAULT_TIMEOUT", 30, min
 HTTPCLIENT_MAX_TIMEOUT = float(env_int("HTTPCLIENT_MAX_TIMEOUT", 120, minimum=1))
 HTTPCLIENT_MAX_REDIRECTS = env_int("HTTPCLIENT_MAX_REDIRECTS", 5)
 HTTPCLIENT_MAX_RESPONSE_BYTES = env_int("HTTPCLIENT_MAX_RESPONSE_BYTES", 10 * 1024 * 1024)
+# The runner's retries of a 429/503: attempts in all (a 401's one refresh-and-retry comes on
+# top), the longest Retry-After it waits for, the base of its jittered backoff without one.
+HTTPCLIENT_MAX_ATTEMPTS = env_int("HTTPCLIENT_MAX_ATTEMPTS", 3, minimum=1)
+HTTPCLIENT_RETRY_AFTER_MAX_SECONDS = env_float("HTTPCLIENT_RETRY_AFTER_MAX_SECONDS", 10.0)
+HTTPCLIENT_BACKOFF_SECONDS = env_float("HTTPCLIENT_BACKOFF_SECONDS", 0.5)
+# "All pages": at most this many pages, stopping once this many bytes have come back.
+HTTPCLIENT_MAX_PAGES = env_int("HTTPCLIENT_MAX_PAGES", 10, minimum=1)
+HTTPCLIENT_MAX_PAGE_BYTES = env_int("HTTPCLIENT_MAX_PAGE_BYTES", 20 * 1024 * 1024, minimum=1)
+# Characters of each request and response body kept in a CallLog row.
+HTTPCLIENT_CALLLOG_BODY_CHARS = env_int("HTTPCLIENT_CALLLOG_BODY_CHARS", 16384)
+# The largest request body a call may send (bigger is a 422 before anything is sent).
+HTTPCLIENT_MAX_REQUEST_BYTES = env_int("HTTPCLIENT_MAX_REQUEST_BYTES", 10 * 1024 * 1024)
 CALLLOG_RETENTION_DAYS = env_int("CALLLOG_RETENTION_DAYS", 30, minimum=1)
 API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 600)
 API_KEY_CACHE_SECONDS = env_int("API_KEY_CACHE_SECONDS", 5)

@@ -2,8 +2,9 @@
 
 A call that got any response from the upstream is a 200 here, whatever the upstream's status
 (that is in the body). A call refused before sending is 404 (unknown service or
-authentication) or 422 (bad input, refused destination); an upstream that could not be
-reached or broke off is 502, 504 on a timeout. Every one of them has a call_id: its CallLog.
+authentication) or 422 (bad input, refused destination, a 307/308 that would resend the body
+to another origin); an upstream that could not be reached or broke off is 502, 504 on a
+timeout. Every one of them has a call_id: its CallLog.
 """
 
 from __future__ import annotations

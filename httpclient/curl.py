@@ -90,7 +90,7 @@ def to_curl(request: CurlRequest, redactor: Redactor) -> str:
                 parts.append(f"-u {shlex.quote(user)}")
                 continue
         shown = redactor.header_value(name, value)
-        parts.append(f"-H {shlex.quote(f'{name}: {shown}')}")
+        parts.append(f"-H {shlex.quote(f'{redactor.text(name)}: {shown}')}")
     if request.digest_username is not None:
         user = f"{_mask(request.digest_username, redactor)}:"
         user += _mask(request.digest_password or "", redactor)

@@ -19,7 +19,8 @@ from django.utils import timezone
 
 from httpclient.models import CallSource
 from httpclient.runner import Call, Result, execute
-from services.models import Authentication, AuthStatus, Service
+from services.catalog import get_connector
+from services.models import Authentication, AuthStatus, Service, Source
 from services.status import CHECK_ERROR_CODE, USABLE, authentication_report_check
 from workspaces.models import Membership
 
@@ -30,7 +31,8 @@ NO_TEST_REQUEST = (
     "(a harmless GET such as /me)."
 )
 NO_SERVICE_FOR_CONNECTOR = (
-    "No service of this organization uses this connector, so there is nothing to check it with."
+    "This authentication's connector is no longer in the catalog, so there is nothing to check "
+    "it with."
 )
 CHECK_INTERVAL = timedelta(hours=6)
 SWEEP_LIMIT = 200
@@ -47,23 +49,40 @@ class CheckOutcome:
     message: str = ""
 
 
+def connector_service(authentication: Authentication) -> Service | None:
+    """An unsaved stand-in Service made only of the catalog connector's own definition.
+
+    A connector authentication belongs to no service, and no member-defined service may stand
+    in for it: any member can create a pre-existing service with their own base URL and test
+    request, and a check through it would send this authentication's token to their server.
+    The catalog's base URL and test request are fixed by traysvc, so the token only ever goes
+    to the provider it was issued by. Never saved (pk None: the call log has no service).
+    """
+    connector = get_connector(authentication.connector) if authentication.connector else None
+    if connector is None:
+        return None
+    return Service(
+        organization=authentication.organization,
+        name=connector.name,
+        slug=connector.key,
+        base_url=connector.base_url,
+        auth_method="preexisting",
+        auth_params={"connector": connector.key},
+        connector=connector.key,
+        extra_params=[p.model_dump(mode="json") for p in connector.extra_params],
+        default_headers=dict(connector.default_headers),
+        test_request=connector.test_request.model_dump(mode="json"),
+        source=Source.CATALOG,
+        source_detail=connector.key,
+    )
+
+
 def service_to_check_with(authentication: Authentication) -> Service | None:
-    """The service whose test request checks this authentication (a connector's: any
-    pre-existing service of the org pointing at it)."""
+    """The service whose test request checks this authentication: its own service, or for a
+    connector authentication the connector's catalog definition (``connector_service``)."""
     if authentication.service_id is not None:
         return authentication.service
-    return (
-        Service.objects.filter(
-            organization_id=authentication.organization_id, auth_method="preexisting"
-        )
-        .filter(
-            Q(auth_params__connector=authentication.connector)
-            | Q(connector=authentication.connector)
-        )  # fmt: skip
-        .exclude(test_request={})
-        .order_by("created_at")
-        .first()
-    )
+    return connector_service(authentication)
 
 
 def check_authentication(

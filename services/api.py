@@ -58,6 +58,8 @@ class ServicePatch(Schema):
     pagination: dict[str, Any] | None = None
     default_headers: dict[str, Any] | None = None
     acknowledge_insecure: bool | None = None
+    # Moving base_url to another host while other people's authentications use the service.
+    confirm_origin_change: bool = False
 
 
 class ServiceOut(Schema):
@@ -161,6 +163,7 @@ def patch_service(request: HttpRequest, service_id: uuid.UUID, payload: ServiceP
     membership = _membership(request)
     service = get_service_for_member(membership, service_id, write=True)
     changes = payload.dict(exclude_unset=True)
+    confirmed = bool(changes.pop("confirm_origin_change", False))
     method_changed = changes.get("auth_method", service.auth_method) != service.auth_method
     current = {
         "name": service.name,
@@ -176,7 +179,9 @@ def patch_service(request: HttpRequest, service_id: uuid.UUID, payload: ServiceP
     }
     merged = {**current, **{k: v for k, v in changes.items() if v is not None or k in (
         "test_request", "pagination")}}  # fmt: skip
-    updated = svc.service_update(service=service, actor=membership, **merged)
+    updated = svc.service_update(
+        service=service, actor=membership, confirm_origin_change=confirmed, **merged
+    )
     return _out(_reload(membership, updated), detail=True)
 
 

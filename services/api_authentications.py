@@ -22,6 +22,7 @@ from services.authentications import (
     authentication_create,
     authentication_delete,
     authentications_usable_by,
+    public_values,
     resolve_target,
 )
 from services.forms_auth import WORKSPACE_UNKNOWN
@@ -51,6 +52,8 @@ class OAuthStartIn(Schema):
     connector: str | None = None
     name: str
     workspace: uuid.UUID | None = None
+    # Non-secret extra parameter values: they fill {{auth.KEY}} in the OAuth URLs.
+    values: dict[str, Any] = {}
 
 
 class OAuthStartOut(Schema):
@@ -108,7 +111,7 @@ def _out(authentication: Authentication, *, detail: bool = False) -> dict[str, A
             refresh_expires_at=authentication.refresh_expires_at,
             last_used_at=authentication.last_used_at,
             last_checked_at=authentication.last_checked_at,
-            values={k: str(v) for k, v in (authentication.values or {}).items()},
+            values=public_values(authentication),
             secrets_set=sorted(k for k, v in authentication.get_secrets().items() if v),
             created_at=authentication.created_at,
             updated_at=authentication.updated_at,
@@ -163,7 +166,7 @@ def create_authentication(
         try:
             authentication = client_credentials_connect(
                 membership=membership, workspace=workspace, service=target.service,
-                name=payload.name,
+                name=payload.name, values=payload.values,
             )  # fmt: skip
         except OAuthFlowError as exc:
             raise HttpError(422, exc.message) from exc
@@ -195,6 +198,7 @@ def start_oauth2(request: HttpRequest, payload: OAuthStartIn) -> dict[str, str]:
         connector=payload.connector,
         name=payload.name,
         return_to="api",
+        values=payload.values,
     )
     return {"authorize_url": url, "state": state}
 
@@ -232,7 +236,9 @@ def refresh_authentication(request: HttpRequest, authentication_id: uuid.UUID) -
     membership = _membership(request)
     authentication = get_authentication_for_member(membership, authentication_id)
     try:
-        authentication_refresh(authentication_id=authentication.pk, reason=REASON_MANUAL)
+        authentication_refresh(
+            authentication_id=authentication.pk, reason=REASON_MANUAL, actor=membership.user
+        )
     except RefreshError as exc:
         raise HttpError(409, exc.message) from exc
     return _out(_reload(membership, authentication), detail=True)

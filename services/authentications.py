@@ -9,7 +9,7 @@ Secrets are write-only: an update with a blank secret keeps the stored one.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -41,6 +41,10 @@ NAME_TAKEN = "An authentication named “{name}” already exists in this worksp
 VALUE_PATTERN = "This value does not have the expected format ({pattern})."
 VALUE_UNKNOWN = "This service has no parameter with this name."
 VALUE_NOT_TEXT = "Enter text."
+VALUE_ENTER_AFTER_CONNECT = (
+    "This parameter is secret: enter it by editing the authentication once it is connected "
+    "(a sign-in never carries secrets)."
+)
 
 
 @dataclass(frozen=True)
@@ -212,6 +216,25 @@ def clean_values(
     return secrets, plain
 
 
+def clean_grant_values(target: Target, values: dict[str, Any] | None) -> dict[str, str]:
+    """The non-secret extra parameter values given before an OAuth2 sign-in, validated.
+
+    They travel with the flow (and fill the OAuth URLs' templates), so a secret one is
+    refused here: it is entered on the authentication after connecting.
+    """
+    values = values or {}
+    if not isinstance(values, dict):
+        raise ValidationError({"values": [VALUE_NOT_TEXT]})
+    secret = {p.key for p in target.extra_params if p.secret}
+    given = sorted(k for k, v in values.items() if k in secret and v not in (None, ""))
+    if given:
+        raise ValidationError({key: [VALUE_ENTER_AFTER_CONNECT] for key in given})
+    public = replace(target, extra_params=[p for p in target.extra_params if not p.secret])
+    given_values = {k: v for k, v in values.items() if k not in secret}
+    _secrets, plain = clean_values(public, given_values)
+    return plain
+
+
 @transaction.atomic
 def authentication_create(
     *,
@@ -367,10 +390,25 @@ def authentications_usable_by(
     return qs.select_related("service", "workspace", "organization").order_by("name", "pk")
 
 
+def public_values(authentication: Authentication, target: Target | None = None) -> dict[str, str]:
+    """The stored values of the extra parameters that are not secret in the current definition.
+
+    Only those may be shown (API, pages): a value stored while its parameter was not yet
+    secret, or of a parameter since removed, is never echoed.
+    """
+    if target is None:
+        try:
+            target = target_of(authentication)
+        except (ValidationError, PermissionDenied):
+            return {}  # its connector left the catalog: nothing is known to be public
+    public = {p.key for p in target.extra_params if not p.secret}
+    return {k: str(v) for k, v in (authentication.values or {}).items() if k in public}
+
+
 def authentication_form_values(authentication: Authentication) -> dict[str, str]:
     """The values a form may show again: non-secret credential fields and extra params."""
     target = target_of(authentication)
-    shown = dict(authentication.values or {})
+    shown: dict[str, str] = public_values(authentication, target)
     public = {f.key for f in target.method.credential_fields if not f.secret}
     if public:
         secrets = authentication.get_secrets()

@@ -141,6 +141,14 @@ ADVANCED_FIELDS: dict[str, frozenset[str]] = {
 SECRET_AFTER = {"client_secret": "client_id", "consumer_secret": "consumer_key"}
 
 
+class SecretTextarea(forms.Textarea):
+    """A textarea for a multi-line secret (a PEM key) that never renders a value: a page shown
+    again after a validation error must not echo the secret back."""
+
+    def format_value(self, value: Any) -> str | None:
+        return None
+
+
 class AuthParamsForm(forms.Form):
     """Base of the generated per-method forms; cleaned_data["params"] is the service's dict."""
 
@@ -235,7 +243,7 @@ def auth_params_form_class(method_key: str) -> type[AuthParamsForm]:
     for key in method.secret_param_keys:
         label, help_text = FIELD_TEXT.get(key, (key.replace("_", " ").capitalize(), SECRET_HELP))
         widget: forms.Widget = (
-            forms.Textarea(attrs={"rows": 3, "autocomplete": "off"})
+            SecretTextarea(attrs={"rows": 3, "autocomplete": "off"})
             if "private_key" in key
             else forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
         )
@@ -286,6 +294,12 @@ class ServiceForm(forms.Form):
         help_text="http:// or https://, without user name or password. Templates such as "
         "https://{{auth.subdomain}}.zendesk.com/api/v2 take their value from each "
         "authentication.",
+    )
+    confirm_origin_change = forms.BooleanField(
+        required=False,
+        label="Confirm the new host",
+        help_text="Other people's authentications use this service: their credentials go to "
+        "the new host with their next call.",
     )
     auth_method = forms.ChoiceField(label="Authentication method", choices=choices)
     workspace = forms.UUIDField(required=False, widget=forms.HiddenInput)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from django import forms
@@ -218,15 +219,34 @@ class AuthenticationCreateForm(_WorkspaceChoiceMixin, AuthenticationValuesForm):
 
 
 class OAuthConnectForm(_WorkspaceChoiceMixin, forms.Form):
-    """Connect (or reconnect) an OAuth2 target: start the grant at the provider."""
+    """Connect (or reconnect) an OAuth2 target: start the grant at the provider.
+
+    With a target, the form also asks for its non-secret extra parameters (a Zendesk
+    subdomain, a Microsoft tenant): they fill the OAuth URLs before "Connect". Secret ones are
+    entered on the authentication afterwards.
+    """
 
     target = forms.CharField(widget=forms.HiddenInput())
     workspace = forms.ChoiceField(label="Workspace")
     name = forms.CharField(max_length=120, label="Name")
 
-    def __init__(self, *args: Any, workspaces: list[Workspace], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, workspaces: list[Workspace], target: Target | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._setup_workspaces(workspaces)
+        if target is not None:
+            public = replace(target, extra_params=[p for p in target.extra_params if not p.secret])
+            self.fields.update(value_fields(public))
+
+    def values(self) -> dict[str, str]:
+        """The extra parameter values entered, for oauth_flow_start / client credentials."""
+        data = self.cleaned_data
+        return {
+            name.removeprefix(VALUE_PREFIX): data[name]
+            for name in self.fields
+            if name.startswith(VALUE_PREFIX) and data.get(name) not in (None, "")
+        }
 
     def clean_target(self) -> tuple[str, str]:
         parsed = parse_target(self.cleaned_data.get("target") or "")

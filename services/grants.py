@@ -10,15 +10,21 @@ services.oauth (the flows) and services.refresh (the locked refresh) are built o
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import quote
 
 import httpx
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
 from django.utils import timezone
 
+from services import templating
 from services.auth_methods.base import NON_FIELD, AuthParamsError
+from services.auth_methods.base import check_url as check_auth_url
 from services.auth_methods.oauth2 import METHOD as OAUTH2
 from services.auth_methods.oauth2 import (
     OAuth2Params,
@@ -28,8 +34,9 @@ from services.auth_methods.oauth2 import (
     parse_token_response,
 )
 from services.authentications import Target, target_of
-from services.models import Authentication, AuthStatus, Service
+from services.models import Authentication, AuthStatus, Service, Source
 from traysvc import egress
+from traysvc.egress.sandbox import sandbox_exemption
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +48,8 @@ CONNECTOR_NEEDS_CLIENT = (
     "app's client id and client secret."
 )
 SERVICE_MISCONFIGURED = "This service's OAuth2 settings are incomplete: {problems}"
+ENDPOINT_TEMPLATE = "The OAuth2 {field} cannot be built: {problem}"
+ENDPOINT_INVALID = "The OAuth2 {field} is not a valid URL once its templates are filled in: {url}"
 EXPIRING_ERROR = "The provider's refresh token for this grant expires on {date}: Reconnect before."
 
 
@@ -57,47 +66,101 @@ def url_origin(url: httpx.URL) -> tuple[str, str, int]:
     return (url.scheme, url.host.lower(), url.port or {"http": 80, "https": 443}[url.scheme])
 
 
-def egress_allow_origins(url: str) -> frozenset[tuple[str, str, int]]:
-    """The sandbox exemption: the app's own origin, for /sandbox/ URLs, while the sandbox is on.
+def egress_allow_origins(url: str) -> frozenset[tuple[str, str, int, str]]:
+    """Token, revoke and webhook requests share the runner's one sandbox exemption."""
+    return sandbox_exemption(url)
 
-    Everything else on loopback stays refused by the SSRF guard.
+
+# The provider's endpoints: for a connector grant always the catalog's, never a service's.
+ENDPOINT_KEYS = ("authorize_url", "token_url", "revoke_url")
+ENDPOINT_LABELS = {
+    "authorize_url": "authorize URL", "token_url": "token URL", "revoke_url": "revocation URL",
+}  # fmt: skip
+
+
+def connector_client_service(target: Target) -> Service | None:
+    """The organization's OAuth2 service holding the app registration for a catalog connector.
+
+    A service made from the catalog records it as source "catalog" and source_detail <key>
+    (its ``connector`` field means "a pre-existing service points at this connector" and is
+    rewritten by every edit, so it cannot say where a service came from). The oldest wins, so
+    the choice stays put while it exists.
     """
-    if not getattr(settings, "TRAYSVC_SANDBOX", False):
-        return frozenset()
-    try:
-        target, own = httpx.URL(url), httpx.URL(settings.TRAYSVC_PUBLIC_URL)
-        if target.scheme not in ("http", "https") or own.scheme not in ("http", "https"):
-            return frozenset()
-        if url_origin(target) == url_origin(own) and target.path.startswith("/sandbox/"):
-            return frozenset({url_origin(own)})
-    except (httpx.InvalidURL, KeyError):
-        pass
-    return frozenset()
+    made_from = Q(source=Source.CATALOG, source_detail=target.connector) | Q(
+        connector=target.connector
+    )
+    return (
+        Service.objects.filter(organization=target.organization, auth_method="oauth2")
+        .filter(made_from)
+        .order_by("created_at", "pk")
+        .first()
+    )
 
 
-def oauth_client_for(target: Target) -> OAuthClient:
-    """The client registration for a target; a connector uses the org's service made from it."""
+def oauth_client_for(target: Target, *, values: Mapping[str, Any] | None = None) -> OAuthClient:
+    """The client registration for a target, its endpoint templates filled in from ``values``
+    (the authentication's non-secret extra parameter values).
+
+    A connector uses the client id and secret of the org's service made from it, but always
+    the catalog's own endpoints: whoever edits that service cannot redirect other members'
+    codes and refresh tokens to their server.
+    """
     if target.method_key != "oauth2":
         raise ValidationError({NON_FIELD: [NOT_OAUTH2]})
     service = target.service
+    raw: dict[str, Any]
     if service is None:
-        service = (
-            Service.objects.filter(
-                organization=target.organization, connector=target.connector, auth_method="oauth2"
-            )
-            .order_by("created_at")
-            .first()
-        )
+        service = connector_client_service(target)
         if service is None:
             raise ValidationError(
                 {NON_FIELD: [CONNECTOR_NEEDS_CLIENT.format(name=target.connector)]}
             )
+        raw = {k: v for k, v in (service.auth_params or {}).items() if k not in ENDPOINT_KEYS}
+        raw.update({k: target.params[k] for k in ENDPOINT_KEYS if target.params.get(k)})
+    else:
+        raw = dict(service.auth_params or {})
     try:
-        params = OAUTH2.parse_params(service.auth_params or {})
+        params = OAUTH2.parse_params(raw)
     except AuthParamsError as exc:
         raise ValidationError({NON_FIELD: [SERVICE_MISCONFIGURED.format(problems=exc)]}) from exc
     assert isinstance(params, OAuth2Params)  # noqa: S101 - narrowing
+    params = render_endpoints(params, target=target, service=service, values=values)
     return OAuthClient(service, params, service.get_secret_params().get("client_secret") or None)
+
+
+def render_endpoints(
+    params: OAuth2Params, *, target: Target, service: Service, values: Mapping[str, Any] | None
+) -> OAuth2Params:
+    """Fill {{auth.KEY}} / {{service.KEY}} in the authorize, token and revocation URLs.
+
+    Only non-secret extra parameters fill them (a URL ends up in logs and browser history);
+    each of their values is percent-encoded, so it cannot add a path, a port or another host.
+    """
+    urls = {key: getattr(params, key) for key in ENDPOINT_KEYS}
+    if not any(url and templating.has_templates(url) for url in urls.values()):
+        return params
+    public = [p.model_dump() for p in target.extra_params if not p.secret]
+    auth = {
+        k: quote(str(v), safe="") for k, v in templating.auth_values(public, values or {}).items()
+    }
+    own = templating.service_values(name=service.name, slug=service.slug, base_url=service.base_url)
+    updates: dict[str, str] = {}
+    for key, url in urls.items():
+        if not url or not templating.has_templates(url):
+            continue
+        label = ENDPOINT_LABELS[key]
+        try:
+            rendered = templating.render(url, auth=auth, service=own)
+        except templating.TemplateError as exc:
+            message = ENDPOINT_TEMPLATE.format(field=label, problem=exc.message)
+            raise ValidationError({NON_FIELD: [message]}) from exc
+        try:
+            check_auth_url(rendered)
+        except ValueError as exc:  # pydantic's custom error is a ValueError
+            message = ENDPOINT_INVALID.format(field=label, url=rendered[:200])
+            raise ValidationError({NON_FIELD: [message]}) from exc
+        updates[key] = rendered
+    return params.model_copy(update=updates)
 
 
 def _timeout() -> float:
@@ -129,7 +192,8 @@ def send_token_request(request: TokenRequest) -> TokenResult:
 def grant_type_of(authentication: Authentication) -> str:
     """The grant the authentication's service uses ("" when it cannot be told)."""
     try:
-        return oauth_client_for(target_of(authentication)).params.grant_type
+        target = target_of(authentication)
+        return oauth_client_for(target, values=authentication.values).params.grant_type
     except (ValidationError, PermissionDenied):
         return ""
 
@@ -226,23 +290,21 @@ def grant_revoke(*, authentication: Authentication) -> bool:
     Best effort: a failure is logged and the caller goes on (deleting still deletes).
     """
     try:
-        client = oauth_client_for(target_of(authentication))
-    except ValidationError:
+        client = oauth_client_for(target_of(authentication), values=authentication.values)
+    except (ValidationError, PermissionDenied):
         return False
-    url = client.params.revoke_url
+    url, client_id = client.params.revoke_url, client.params.client_id
     stored = authentication.get_secrets() if authentication.secrets else {}
     token = stored.get("refresh_token") or stored.get("access_token")
-    if not url or not token:
+    if not url or not token or not client_id:  # a service's params always have a client id
         return False
     hint = "refresh_token" if stored.get("refresh_token") else "access_token"
     data = {"token": token, "token_type_hint": hint}
     headers = {"Accept": "application/json"}
     if client.client_secret and client.params.token_endpoint_auth == "basic":
-        headers["Authorization"] = client_basic_header(
-            client.params.client_id, client.client_secret
-        )
+        headers["Authorization"] = client_basic_header(client_id, client.client_secret)
     else:
-        data["client_id"] = client.params.client_id
+        data["client_id"] = client_id
         if client.client_secret:
             data["client_secret"] = client.client_secret
     try:

@@ -199,6 +199,9 @@ class OAuthFlow(TimestampedModel):
         help_text="Set when reconnecting: the grant replaces this authentication's secrets.",
     )
     name = models.CharField(max_length=120)
+    # Non-secret extra parameter values entered before "Connect": they fill {{auth.KEY}} in the
+    # OAuth URLs at start and finish, and become the new authentication's values.
+    values = models.JSONField(default=dict, blank=True)
     issuer = models.CharField(max_length=500, blank=True, default="")
     redirect_uri = models.CharField(max_length=500)
     return_to = models.CharField(max_length=20, default="page")

@@ -18,12 +18,13 @@ import logging
 import re
 import secrets
 from datetime import timedelta
+from typing import Any
 
 import httpx
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
 from services.auth_methods.base import NON_FIELD
@@ -41,6 +42,8 @@ from services.authentications import (
     Target,
     check_name,
     check_workspace,
+    clean_grant_values,
+    clean_values,
     resolve_target,
     target_of,
 )
@@ -82,6 +85,10 @@ FLOW_ISS_MISMATCH = (
     "sent to, so it was refused (a possible mix-up attack). Start connecting again."
 )
 FLOW_NOT_MEMBER = "You are no longer a member of the organization this sign-in was for."
+FLOW_BUSY = (
+    "This sign-in is already being completed (the provider's answer arrived twice, e.g. from "
+    "a double click or a reload). Wait a moment, then open your authentications."
+)
 PROVIDER_ACCESS_DENIED = (
     "Access was declined at the provider, so nothing was connected. "
     "Start again and choose Allow to connect."
@@ -189,8 +196,14 @@ def oauth_flow_start(
     name: str,
     authentication: Authentication | None = None,
     return_to: str = "page",
+    values: dict[str, Any] | None = None,
 ) -> tuple[str, str]:
-    """Begin the authorization code grant: (authorize URL to send the browser to, state)."""
+    """Begin the authorization code grant: (authorize URL to send the browser to, state).
+
+    ``values``: the non-secret extra parameter values (a Zendesk subdomain, a Microsoft
+    tenant); they fill the OAuth URLs' templates and become the authentication's values. A
+    reconnect uses the authentication's own values instead.
+    """
     if authentication is not None:
         if authentication.organization_id != membership.organization_id:
             raise PermissionDenied(RECONNECT_OTHER_TARGET)
@@ -202,13 +215,15 @@ def oauth_flow_start(
         ) if (service is not None or connector) else target  # fmt: skip
         if (wanted.service, wanted.connector) != (target.service, target.connector):
             raise ValidationError({NON_FIELD: [RECONNECT_OTHER_TARGET]})
+        flow_values = dict(authentication.values or {})
     else:
         target = resolve_target(
             organization=membership.organization, service=service, connector=connector
         )
         name = check_name(workspace=workspace, name=name)
+        flow_values = clean_grant_values(target, values)
     check_workspace(membership=membership, workspace=workspace)
-    client = oauth_client_for(target)
+    client = oauth_client_for(target, values=flow_values)
     if client.params.grant_type != "authorization_code":
         raise ValidationError({NON_FIELD: [NOT_AUTHORIZATION_CODE]})
     state = secrets.token_urlsafe(32)
@@ -222,6 +237,7 @@ def oauth_flow_start(
         user=membership.user,
         authentication=authentication,
         name=name,
+        values=flow_values,
         issuer=_issuer_for(client.params),
         redirect_uri=redirect_uri(),
         return_to=return_to[:20],
@@ -249,6 +265,15 @@ def _claim(*, user: AbstractBaseUser, state: str) -> OAuthFlow:
     """Check and consume the flow a state names, committing the consumption (single use)."""
     if not state or len(state) > 512:
         raise OAuthFlowError(FLOW_UNKNOWN, code="unknown_state")
+    try:
+        return _consume(user=user, state=state)
+    except OperationalError as exc:
+        # SQLite: a second callback for the same flow, racing the first for the write lock.
+        logger.info("OAuth callback for a flow being completed concurrently: %s", exc)
+        raise OAuthFlowError(FLOW_BUSY, code="busy") from exc
+
+
+def _consume(*, user: AbstractBaseUser, state: str) -> OAuthFlow:
     with transaction.atomic():
         flow = (
             OAuthFlow.objects.select_for_update(of=("self",))
@@ -265,9 +290,15 @@ def _claim(*, user: AbstractBaseUser, state: str) -> OAuthFlow:
         elif flow.expires_at <= timezone.now():
             problem = (FLOW_EXPIRED, "expired_state")
         else:
-            flow.used_at = timezone.now()
-            flow.save(update_fields=["used_at", "updated_at"])
-            return flow
+            # Compare-and-set: of two callbacks racing past the checks, one claims the flow.
+            now = timezone.now()
+            claimed = OAuthFlow.objects.filter(pk=flow.pk, used_at__isnull=True).update(
+                used_at=now, updated_at=now
+            )
+            if claimed:
+                flow.used_at = flow.updated_at = now
+                return flow
+            problem = (FLOW_BUSY, "busy")
     logger.warning(
         "OAuth callback refused (%s) for flow %s by user %s",
         problem[1],
@@ -314,7 +345,7 @@ def oauth_flow_finish(
             connector=None if flow.service_id else flow.connector,
         )
     try:
-        client = oauth_client_for(target)
+        client = oauth_client_for(target, values=flow.values)
     except ValidationError as exc:
         raise OAuthFlowError(" ".join(exc.messages), code="misconfigured") from exc
     verifier = crypto.decrypt(flow.code_verifier, aad=flow.verifier_aad).decode() if (
@@ -358,6 +389,7 @@ def _save_grant(
             connector=flow.connector,
             name=flow.name,
             status=AuthStatus.PENDING,
+            values=dict(flow.values or {}),
             created_by=membership.user,
         )
     store_token_result(
@@ -393,15 +425,22 @@ def _save_grant(
 
 
 def client_credentials_connect(
-    *, membership: Membership, workspace: Workspace, service: Service, name: str
+    *,
+    membership: Membership,
+    workspace: Workspace,
+    service: Service,
+    name: str,
+    values: dict[str, Any] | None = None,
 ) -> Authentication:
     """Create a client-credentials authentication, obtaining its first token now.
 
-    Raises OAuthFlowError (nothing is created) when no token can be had.
+    ``values``: its extra parameter values (a tenant in the token URL; secret ones are stored
+    encrypted). Raises OAuthFlowError (nothing is created) when no token can be had.
     """
     check_workspace(membership=membership, workspace=workspace)
     target = resolve_target(organization=membership.organization, service=service)
-    client = oauth_client_for(target)
+    extra_secrets, plain = clean_values(target, values or {})
+    client = oauth_client_for(target, values=plain)
     if client.params.grant_type != "client_credentials":
         raise ValidationError({NON_FIELD: [NOT_CLIENT_CREDENTIALS]})
     name = check_name(workspace=workspace, name=name)
@@ -417,7 +456,7 @@ def client_credentials_connect(
         raise OAuthFlowError(CC_FAILED.format(reason=reason), code="token_failed") from exc
     return _save_client_credentials(
         membership=membership, workspace=workspace, target=target, name=name, result=result,
-        scopes=client.params.scopes,
+        scopes=client.params.scopes, values=(extra_secrets, plain),
     )  # fmt: skip
 
 
@@ -430,8 +469,10 @@ def _save_client_credentials(
     name: str,
     result: TokenResult,
     scopes: list[str],
+    values: tuple[dict[str, str], dict[str, str]],
 ) -> Authentication:
     now = timezone.now()
+    extra_secrets, plain = values
     authentication = Authentication(
         organization=membership.organization,
         workspace=workspace,
@@ -439,8 +480,10 @@ def _save_client_credentials(
         connector=target.connector,
         name=name,
         status=AuthStatus.ACTIVE,
+        values=plain,
         created_by=membership.user,
     )
+    authentication.set_secrets(extra_secrets)  # kept by store_token_result next to the tokens
     store_token_result(authentication, result, now=now, new_grant=True, default_scopes=scopes)
     authentication.full_clean()
     try:

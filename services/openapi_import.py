@@ -339,16 +339,20 @@ def _join_given(given: str, relative: str) -> str:
 
 
 def _is_absolute(url: str) -> bool:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "https://[::1": judged (and refused) by _is_http_url
+        return "://" in url
     return bool(parts.scheme and parts.netloc)
 
 
 def _is_http_url(url: str) -> bool:
     try:
         parts = urlsplit(url)
+        port = parts.port  # raises ValueError when out of range or not a number
     except ValueError:
         return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and port != 0
 
 
 def _param_key(name: str, seen: set[str]) -> str:

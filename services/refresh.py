@@ -2,11 +2,19 @@
 
 The Celery task, the beat sweep, the API's "refresh now" and the runner's refresh-on-401 all
 call it. It serialises refreshes of one grant: a Redis lock when REDIS_URL is set (several
-hosts, one broker), then always the row lock (``SELECT ... FOR UPDATE``, bounded by a lock
-timeout on PostgreSQL). A lock that cannot be had in time fails the attempt with RefreshError
-(LOCK_BUSY): it never refreshes without it. After locking it re-checks: when another worker
+hosts, one broker); without Redis an exclusive file lock under VAR_DIR/locks (the embedded
+mode is one machine: the web process and the Celery worker share it); then, where the database
+has row locks, the row lock (``SELECT ... FOR UPDATE``, bounded by a lock timeout on
+PostgreSQL). A lock that cannot be had in time fails the attempt with RefreshError (LOCK_BUSY):
+it never refreshes without it. After locking it re-checks in a fresh read: when another process
 refreshed meanwhile (the access token is no longer ``expected_token``, or the grant is no
 longer due) it returns without calling the provider, so a task delivered twice refreshes once.
+
+SQLite has no row locks, and a transaction that read before the token call cannot write after
+it once another connection committed (SQLITE_BUSY_SNAPSHOT: the sandbox provider writes its
+rotated token to the same file during the call). So there, with the file or Redis lock held,
+nothing stays open across the call: a fresh autocommit read, the call, then one short write
+transaction. Transactions are never made IMMEDIATE: that would block the provider's write.
 
 Outcomes: a rotated refresh token is stored in the same transaction as the new access token;
 an answer without one keeps the stored one. A permanent refusal (invalid_grant, a 4xx other
@@ -19,17 +27,14 @@ backoff and jitter. Failures raise RefreshError after the new state is committed
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import secrets as std_secrets
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from functools import lru_cache
-from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import OperationalError, connection, transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from services.auth_methods.oauth2 import (
@@ -46,6 +51,19 @@ from services.grants import (
     store_token_result,
 )
 from services.models import Authentication, AuthStatus, GrantLifetime
+from services.refresh_locks import (
+    LOCK_BUSY,
+    RefreshError,
+    bound_lock_wait,
+    has_row_locks,
+    is_lock_timeout,
+    redis_client,
+    refresh_lock,
+    restore_lock_wait,
+)
+from services.refresh_locks import LOCK_FILE_UNAVAILABLE as LOCK_FILE_UNAVAILABLE  # re-exported
+from services.refresh_locks import LOCK_UNAVAILABLE as LOCK_UNAVAILABLE  # re-exported
+from services.refresh_locks import lock_file_path as lock_file_path  # re-exported
 from services.status import authentication_transition
 from traysvc import egress
 from workspaces.services import audit
@@ -61,11 +79,6 @@ REASON_COMMAND = "command"
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_CAP_SECONDS = 3600
 
-LOCK_BUSY = "Could not refresh now: another refresh is in progress. Try again in a moment."
-LOCK_UNAVAILABLE = (
-    "Could not refresh now: the lock service (Redis) cannot be reached, so no refresh was "
-    "attempted. It is retried automatically."
-)
 NOT_REFRESHABLE = "This authentication does not use OAuth2: there is nothing to refresh."
 NOT_CONNECTED = "This authentication has no grant yet: connect it first."
 ALREADY_DEAD = "This grant needs reconnecting, so it was not refreshed. {error}"
@@ -103,24 +116,6 @@ TEMP_UNREACHABLE = "the token endpoint could not be reached ({detail})"
 TEMP_PROVIDER = "the provider answered {error}{description} (HTTP {status})"
 
 
-class RefreshError(Exception):
-    """A refresh that did not happen. ``temporary``: retry later; else the user must act."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: str,
-        temporary: bool,
-        retry_at: datetime | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.temporary = temporary
-        self.retry_at = retry_at
-
-
 # ---- timing ---------------------------------------------------------------------------------
 
 
@@ -154,77 +149,6 @@ def is_due(authentication: Authentication, now: datetime) -> bool:
     return authentication.expires_at - now <= refresh_ahead(authentication)
 
 
-# ---- locks ----------------------------------------------------------------------------------
-
-
-def lock_timeout_seconds() -> float:
-    return float(getattr(settings, "AUTH_REFRESH_LOCK_TIMEOUT_SECONDS", 10))
-
-
-@lru_cache(maxsize=4)
-def _redis_client(url: str) -> Any:
-    import redis
-
-    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
-
-
-def redis_client() -> Any | None:
-    """The Redis client for locks, or None when REDIS_URL is not set."""
-    url = getattr(settings, "REDIS_URL", "")
-    return _redis_client(url) if url else None
-
-
-@contextlib.contextmanager
-def refresh_lock(authentication_id: int) -> Iterator[None]:
-    """The distributed lock (Redis), when configured; raises RefreshError if not had in time."""
-    client = redis_client()
-    if client is None:
-        yield
-        return
-    import redis
-
-    ttl = float(getattr(settings, "AUTH_TOKEN_TIMEOUT_SECONDS", 15)) + 45
-    lock = client.lock(
-        f"traysvc:refresh:{authentication_id}", timeout=ttl,
-        blocking_timeout=lock_timeout_seconds(),
-    )  # fmt: skip
-    try:
-        acquired = lock.acquire()
-    except redis.RedisError as exc:
-        logger.warning("refresh lock for authentication %s unavailable: %s", authentication_id, exc)
-        raise RefreshError(LOCK_UNAVAILABLE, code="lock_unavailable", temporary=True) from exc
-    if not acquired:
-        raise RefreshError(LOCK_BUSY, code="lock_busy", temporary=True)
-    try:
-        yield
-    finally:
-        try:
-            lock.release()
-        except redis.RedisError as exc:  # expired meanwhile, or Redis went away
-            logger.warning("releasing refresh lock of %s failed: %s", authentication_id, exc)
-
-
-def _bound_lock_wait() -> None:
-    if connection.vendor == "postgresql":
-        milliseconds = max(1, int(lock_timeout_seconds() * 1000))
-        with connection.cursor() as cursor:
-            cursor.execute(f"SET LOCAL lock_timeout = {milliseconds}")
-
-
-def _restore_lock_wait() -> None:
-    """Only the row lock is bounded: a caller's enclosing transaction keeps its own setting."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL lock_timeout = DEFAULT")
-
-
-def _is_lock_timeout(exc: OperationalError) -> bool:
-    cause = exc.__cause__
-    if getattr(cause, "sqlstate", None) == "55P03":  # lock_not_available
-        return True
-    return "database is locked" in str(exc).lower()
-
-
 # ---- the refresh ----------------------------------------------------------------------------
 
 
@@ -234,30 +158,40 @@ def authentication_refresh(
     reason: str,
     expected_token: str | None = None,
     force: bool | None = None,
+    actor: AbstractBaseUser | None = None,
 ) -> Authentication:
     """Refresh the grant unless another worker just did; return the (fresh) authentication.
 
     ``expected_token``: the access token the caller saw rejected (refresh-on-401); when the
     stored one differs, someone already refreshed. ``force`` (default: reason "manual")
-    refreshes even when the grant is not yet due. Raises RefreshError when not refreshed.
+    refreshes even when the grant is not yet due. ``actor``: the user who asked ("Refresh
+    now"), for the audit row; None for the sweep and the runner. Raises RefreshError when not
+    refreshed.
     """
     if force is None:
         force = reason == REASON_MANUAL
     with refresh_lock(authentication_id):
         try:
-            with transaction.atomic():
-                _bound_lock_wait()
-                authentication = (
-                    Authentication.objects.select_for_update(of=("self",))
-                    .select_related("organization", "service")
-                    .get(pk=authentication_id)
-                )
-                _restore_lock_wait()
+            if has_row_locks():
+                with transaction.atomic():
+                    bound_lock_wait()
+                    authentication = _load(authentication_id, lock_row=True)
+                    restore_lock_wait()
+                    outcome = _refresh_locked(
+                        authentication, reason=reason, expected_token=expected_token,
+                        force=force, actor=actor,
+                    )  # fmt: skip
+            else:
+                # No row locks (SQLite): the file / Redis lock excludes other refreshers, and
+                # this fresh read (autocommit, after the lock) sees what another process
+                # committed; no transaction stays open across the token call.
+                authentication = _load(authentication_id, lock_row=False)
                 outcome = _refresh_locked(
-                    authentication, reason=reason, expected_token=expected_token, force=force
-                )
+                    authentication, reason=reason, expected_token=expected_token, force=force,
+                    actor=actor,
+                )  # fmt: skip
         except OperationalError as exc:
-            if _is_lock_timeout(exc):
+            if is_lock_timeout(exc):
                 logger.info("refresh of %s: row lock not had in time", authentication_id)
                 raise RefreshError(LOCK_BUSY, code="lock_busy", temporary=True) from exc
             raise
@@ -266,8 +200,20 @@ def authentication_refresh(
     return outcome
 
 
+def _load(authentication_id: int, *, lock_row: bool) -> Authentication:
+    rows = Authentication.objects.select_related("organization", "service")
+    if lock_row:
+        rows = rows.select_for_update(of=("self",))
+    return rows.get(pk=authentication_id)
+
+
 def _refresh_locked(
-    authentication: Authentication, *, reason: str, expected_token: str | None, force: bool
+    authentication: Authentication,
+    *,
+    reason: str,
+    expected_token: str | None,
+    force: bool,
+    actor: AbstractBaseUser | None,
 ) -> Authentication | RefreshError:
     now = timezone.now()
     if effective_method_key(authentication) != "oauth2":
@@ -285,7 +231,7 @@ def _refresh_locked(
         message = ALREADY_DEAD.format(error=authentication.last_error).strip()
         return RefreshError(message, code=authentication.status, temporary=False)
     try:
-        client = oauth_client_for(target_of(authentication))
+        client = oauth_client_for(target_of(authentication), values=authentication.values)
     except (ValidationError, PermissionDenied) as exc:
         problem = " ".join(getattr(exc, "messages", [str(exc)]))
         return _temporary(authentication, now, MISCONFIGURED.format(problem=problem),
@@ -297,32 +243,34 @@ def _refresh_locked(
         )
     else:
         sent_refresh = stored.get("refresh_token")
-        problem = _unrefreshable(authentication, now, sent_refresh, expected_token)
-        if problem is not None:
-            return problem
+        refused = _unrefreshable(authentication, now, sent_refresh, expected_token)
+        if refused is not None:
+            return refused
         request = token_request_for_refresh(
             client.params, client_secret=client.client_secret, refresh_token=sent_refresh or ""
         )
     try:
         result = send_token_request(request)
     except (egress.EgressError, TokenError) as exc:
-        return _failed(authentication, now, exc, sent_refresh=sent_refresh)
-    rotated = store_token_result(
-        authentication, result, now=now, new_grant=False, default_scopes=client.params.scopes
-    )
-    authentication.last_refreshed_at = now
-    authentication.refresh_count += 1
-    authentication.save(update_fields=GRANT_FIELDS)
-    audit(
-        organization=authentication.organization,
-        actor=None,
-        action="authentication.refresh",
-        target_type="authentication",
-        target_id=authentication.public_id,
-        details={"reason": reason, "rotated": rotated},
-    )
-    status, error = healthy_status(authentication, now)
-    authentication_transition(authentication=authentication, status=status, error=error)
+        with transaction.atomic():
+            return _failed(authentication, now, exc, sent_refresh=sent_refresh)
+    with transaction.atomic():  # the new tokens, the audit row and the status: all or nothing
+        rotated = store_token_result(
+            authentication, result, now=now, new_grant=False, default_scopes=client.params.scopes
+        )
+        authentication.last_refreshed_at = now
+        authentication.refresh_count += 1
+        authentication.save(update_fields=GRANT_FIELDS)
+        audit(
+            organization=authentication.organization,
+            actor=actor,
+            action="authentication.refresh",
+            target_type="authentication",
+            target_id=authentication.public_id,
+            details={"reason": reason, "rotated": rotated},
+        )
+        status, error = healthy_status(authentication, now)
+        authentication_transition(authentication=authentication, status=status, error=error)
     logger.info("refreshed authentication %s (%s)", authentication.public_id, reason)
     return authentication
 
@@ -368,6 +316,7 @@ def _describe_temporary(exc: Exception) -> str:
     return TEMP_PROVIDER.format(error=exc.code[:80], description=description, status=exc.status)
 
 
+@transaction.atomic
 def _temporary(
     authentication: Authentication,
     now: datetime,

@@ -34,6 +34,8 @@ ERR_URL_USERINFO = "must not contain a user name or password"
 ERR_URL_FRAGMENT = "must not contain a #fragment"
 ERR_URL_QUERY = "must not contain a ?query; put query parameters on the request"
 ERR_URL_SPACE = "must not contain spaces"
+ERR_URL_INVALID = "is not a valid URL ({error})"
+ERR_URL_PORT = "must have a port between 1 and 65535"
 ERR_PATH_SLASH = "must start with /"
 ERR_PATH_ABSOLUTE = "must be a path, not a full URL"
 TEMPLATE_EXAMPLE = "{{auth.KEY}}"
@@ -95,7 +97,16 @@ def check_url(value: str, *, https_only: bool = False, allow_query: bool = True)
     template_refs(value)
     if any(ch.isspace() for ch in TEMPLATE_RE.sub("x", value)):
         raise _error("url_space", ERR_URL_SPACE)
-    parts = urlsplit(TEMPLATE_RE.sub("x", value))
+    try:
+        parts = urlsplit(TEMPLATE_RE.sub("x", value))
+    except ValueError as exc:  # e.g. "https://[::1": an unclosed IPv6 bracket
+        raise _error("url_invalid", ERR_URL_INVALID, error=str(exc)) from None
+    try:
+        port = parts.port
+    except ValueError:  # out of range (99999) or not a number
+        raise _error("url_port", ERR_URL_PORT) from None
+    if port == 0:
+        raise _error("url_port", ERR_URL_PORT)
     if parts.scheme not in ("http", "https"):
         raise _error("url_scheme", ERR_URL_HTTPS if https_only else ERR_URL_SCHEME)
     if https_only and parts.scheme != "https":

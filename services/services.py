@@ -24,6 +24,7 @@ from services.auth_methods import REGISTRY, AuthParamsError, get_method
 from services.models import Service, Source
 from services.openapi_import import MAX_ENDPOINTS, Endpoint
 from services.schemas import ExtraParam, Pagination, TestRequest, check_header_name, check_url
+from services.service_changes import check_origin_change, move_secret_values
 from workspaces.models import Membership, Workspace, WorkspaceKind
 from workspaces.services import audit
 
@@ -47,6 +48,11 @@ EXTRA_PARAM_DUPLICATE = "The key “{key}” is used twice."
 HEADER_AUTHORIZATION = "Authorization is set by the auth method: do not add it as a header."
 HEADER_VALUE_INVALID = "Header values are text without line breaks."
 HEADER_DUPLICATE = "The header {name} is given twice (names are case-insensitive)."
+HEADER_SENSITIVE = (
+    "{name} looks like it carries a credential, and a service's headers are shown to the whole "
+    "organization. Let the auth method send it (e.g. a token placed in a custom header), or add "
+    "a secret extra parameter and write {{{{auth.KEY}}}} here."
+)
 TOO_MANY_ENDPOINTS = "At most {limit} endpoints."
 DELETE_NEEDS_CONFIRMATION = (
     "{count} authentication(s) use this service. Confirm to delete them together with the service."
@@ -107,7 +113,30 @@ def _clean_extra_params(raw: Any, errors: dict[str, list[str]]) -> list[dict[str
     return cleaned
 
 
-def _clean_headers(raw: Any, errors: dict[str, list[str]]) -> dict[str, str]:
+# Header names that carry credentials: a literal value there would be shown org-wide.
+SENSITIVE_HEADER_NAMES = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
+SENSITIVE_HEADER_WORDS = ("token", "secret", "key", "password")
+
+
+def is_sensitive_header(name: str) -> bool:
+    """Does this header name look like it carries a credential?"""
+    lowered = name.lower()
+    return lowered in SENSITIVE_HEADER_NAMES or any(w in lowered for w in SENSITIVE_HEADER_WORDS)
+
+
+def _uses_secret_param(value: str, secret_keys: set[str]) -> bool:
+    """True when the value takes (part of) itself from a secret extra parameter."""
+    try:
+        refs = templating.template_keys(value)
+    except templating.TemplateError:
+        return False  # reported as a malformed template by validate_templates
+    return any(ns == templating.AUTH and key in secret_keys for ns, key in refs)
+
+
+def _clean_headers(
+    raw: Any, errors: dict[str, list[str]], params: list[dict[str, Any]]
+) -> dict[str, str]:
+    """Default headers; a credential-looking one must take its value from a secret param."""
     if not raw:
         return {}
     if not isinstance(raw, Mapping):
@@ -115,6 +144,7 @@ def _clean_headers(raw: Any, errors: dict[str, list[str]]) -> dict[str, str]:
         return {}
     cleaned: dict[str, str] = {}
     seen: set[str] = set()
+    secret_keys = {str(p["key"]) for p in params if p.get("secret")}
     for name, value in raw.items():
         key = f"default_headers.{name}"
         try:
@@ -128,6 +158,8 @@ def _clean_headers(raw: Any, errors: dict[str, list[str]]) -> dict[str, str]:
             _add(errors, key, HEADER_DUPLICATE.format(name=name))
         elif not isinstance(value, str) or "\r" in value or "\n" in value:
             _add(errors, key, HEADER_VALUE_INVALID)
+        elif is_sensitive_header(name) and not _uses_secret_param(value, secret_keys):
+            _add(errors, key, HEADER_SENSITIVE.format(name=name))
         seen.add(name.lower())
         cleaned[name] = value if isinstance(value, str) else ""
     return cleaned
@@ -258,7 +290,7 @@ def clean_definition(
         existing_secrets=existing, errors=errors,
     )  # fmt: skip
     params = _clean_extra_params(extra_params, errors)
-    headers = _clean_headers(default_headers, errors)
+    headers = _clean_headers(default_headers, errors, params)
     test = _clean_optional(TestRequest, test_request, "test_request", errors)
     pages = _clean_optional(Pagination, pagination, "pagination", errors)
     endpoint_rows = _clean_endpoints(endpoints, errors)
@@ -370,8 +402,13 @@ def service_update(
     pagination: Mapping[str, Any] | None = None,
     endpoints: list[Any] | None = None,
     acknowledge_insecure: bool = False,
+    confirm_origin_change: bool = False,
 ) -> Service:
-    """Replace a service's definition. A blank secret keeps the stored one (write-only)."""
+    """Replace a service's definition. A blank secret keeps the stored one (write-only).
+
+    Moving the base URL to another host while other people's authentications use the service
+    needs ``confirm_origin_change``: their credentials go to the new host with the next call.
+    """
     service = Service.objects.select_for_update().get(pk=service.pk)
     definition = clean_definition(
         organization_id=service.organization_id, name=name, base_url=base_url,
@@ -380,22 +417,39 @@ def service_update(
         pagination=pagination, endpoints=service.endpoints if endpoints is None else endpoints,
         acknowledge_insecure=acknowledge_insecure, instance=service,
     )  # fmt: skip
+    origin_change = check_origin_change(
+        service, new_base_url=definition.base_url, actor=actor, confirmed=confirm_origin_change
+    )
+    old_params = list(service.extra_params or [])
     keep = service.get_secret_params() if service.auth_method == auth_method else {}
     changed_secrets = sorted(definition.secrets)
     service.endpoints = definition.endpoints
     _store(service, definition, keep_secrets=keep)
+    moved = move_secret_values(service, old_params, definition.extra_params)
+    details: dict[str, Any] = {
+        "name": service.name,
+        "auth_method": service.auth_method,
+        "secrets_replaced": changed_secrets,
+    }
+    if moved is not None:
+        details["values_moved"] = moved
     audit(
         organization=actor.organization,
         actor=actor.user,
         action="service.update",
         target_type="service",
         target_id=service.public_id,
-        details={
-            "name": service.name,
-            "auth_method": service.auth_method,
-            "secrets_replaced": changed_secrets,
-        },
+        details=details,
     )
+    if origin_change is not None:
+        audit(
+            organization=actor.organization,
+            actor=actor.user,
+            action="service.origin_change",
+            target_type="service",
+            target_id=service.public_id,
+            details=origin_change,
+        )
     return service
 
 

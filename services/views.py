@@ -44,7 +44,9 @@ DELETED_WITH_AUTHS = "Service “{name}” and {count} authentication(s) deleted
 TRANSFERRED = "“{name}” now belongs to {email}."
 TRANSFERRED_ALL = "{count} service(s) moved to {email}. {email_from} can now be removed."
 CHECK_ERRORS = "Please correct the errors below."
-FORM_FIELDS = {"name", "description", "base_url", "auth_method", "default_headers"}
+FORM_FIELDS = {
+    "name", "description", "base_url", "auth_method", "default_headers", "confirm_origin_change",
+}  # fmt: skip
 EDITOR_SOURCES = {Source.CUSTOM, Source.CATALOG, Source.OPENAPI}
 
 
@@ -169,7 +171,10 @@ def _save(
         "acknowledge_insecure": bool(auth.get("acknowledge_insecure")),
     }  # fmt: skip
     if service is not None:
-        return svc.service_update(service=service, actor=membership, **common)
+        confirmed = bool(data.get("confirm_origin_change"))
+        return svc.service_update(
+            service=service, actor=membership, confirm_origin_change=confirmed, **common
+        )
     workspace = None
     if data.get("workspace"):
         workspace = membership.organization.workspaces.filter(public_id=data["workspace"]).first()

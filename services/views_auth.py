@@ -27,6 +27,7 @@ from services.authentications import (
     authentication_update,
     authentications_usable_by,
     effective_method_key,
+    public_values,
     resolve_target,
     target_of,
 )
@@ -142,7 +143,9 @@ def authentication_new(request: HttpRequest) -> HttpResponse:
     }
     context: dict[str, Any] = {"target": target, "summary": start.cleaned_data}
     if target.method_key == "oauth2":
-        context["connect_form"] = OAuthConnectForm(initial=initial, workspaces=workspaces)
+        context["connect_form"] = OAuthConnectForm(
+            initial=initial, workspaces=workspaces, target=target
+        )
         context["grant_type"] = _grant_type(target)
         return render(request, "services/authentication_connect.html", context)
     form = AuthenticationCreateForm(initial=initial, target=target, workspaces=workspaces)
@@ -188,25 +191,37 @@ def oauth_start(request: HttpRequest) -> HttpResponse:
     """The Connect button: authorization code -> the provider; client credentials -> at once."""
     membership = _m(request)
     workspaces = workspaces_for_member(membership)
-    form = OAuthConnectForm(request.POST, workspaces=workspaces)
     back = reverse("services:authentication_new", kwargs={"org": membership.organization.slug})
+    target: Target | None = None
+    service: Service | None = None
+    connector = ""
+    if parse_target(request.POST.get("target", "")) is not None:
+        service, connector = _resolve_choice(membership, request.POST["target"])
+        try:
+            target = resolve_target(
+                organization=membership.organization, service=service, connector=connector or None
+            )
+        except (ValidationError, PermissionDenied) as exc:
+            for message in _errors(exc):
+                messages.error(request, message)
+            return redirect(back)
+    form = OAuthConnectForm(request.POST, workspaces=workspaces, target=target)
     if not form.is_valid():
         for field, errors in form.errors.items():
+            label = form.fields[field].label if field in form.fields else field
             for error in errors:
-                messages.error(request, error if field == "__all__" else f"{field}: {error}")
+                messages.error(request, error if field == "__all__" else f"{label}: {error}")
         return redirect(back)
-    service, connector = _resolve_choice(membership, request.POST.get("target", ""))
+    assert target is not None  # noqa: S101 - the form's clean_target refused anything else
     data = form.cleaned_data
     try:
-        target = resolve_target(
-            organization=membership.organization, service=service, connector=connector or None
-        )
         if _grant_type(target) == "client_credentials" and service is not None:
             authentication = client_credentials_connect(
                 membership=membership,
                 workspace=data["workspace"],
                 service=target.service or service,
                 name=data["name"],
+                values=form.values(),
             )
             messages.success(request, CONNECTED.format(name=authentication.name))
             return _to_detail(authentication)
@@ -216,6 +231,7 @@ def oauth_start(request: HttpRequest) -> HttpResponse:
             service=service,
             connector=connector or None,
             name=data["name"],
+            values=form.values(),
         )
     except OAuthFlowError as exc:
         messages.error(request, CC_CONNECT_FAILED.format(reason=exc.message))
@@ -261,6 +277,7 @@ def authentication_detail(request: HttpRequest, authentication_id: uuid.UUID) ->
         "grant_flag": flag,
         "audit_rows": audit_rows,
         "failing": authentication.status not in ("active", "pending"),
+        "values": public_values(authentication),
     }
     return render(request, "services/authentication_detail.html", context)
 
@@ -346,7 +363,7 @@ def authentication_reconnect(request: HttpRequest, authentication_id: uuid.UUID)
 def _refresh(request: HttpRequest, authentication: Authentication) -> HttpResponse:
     try:
         authentication = authentication_refresh(
-            authentication_id=authentication.pk, reason=REASON_MANUAL
+            authentication_id=authentication.pk, reason=REASON_MANUAL, actor=request.user
         )
     except RefreshError as exc:
         messages.error(request, REFRESH_FAILED.format(reason=exc))

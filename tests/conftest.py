@@ -33,6 +33,13 @@ def make_user(email: str, password: str = PASSWORD):  # type: ignore[no-untyped-
     return ensure_user(email, password)
 
 
+@pytest.fixture(autouse=True)
+def _run_var_dir(settings, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """This run's own var/ (refresh lock files, dev secrets written at call time): test runs
+    side by side on one machine share no lock file, whatever their authentication ids."""
+    settings.VAR_DIR = tmp_path_factory.getbasetemp() / "var"
+
+
 @pytest.fixture
 def actors(db) -> Actors:  # type: ignore[no-untyped-def]
     """owner, admin, member of org A; an outsider who owns org B."""

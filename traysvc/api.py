@@ -2,15 +2,52 @@
 
 from __future__ import annotations
 
+import json
+
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.parser import Parser
 
 from workspaces.api_auth import ApiKeyAuth, RateLimited
 
+NUL_IN_BODY = "Text in the request body may not contain NUL characters (\\u0000)."
+
+
+class NulInBody(ValueError):
+    """A JSON body with a NUL in a string: no database stores one (PostgreSQL refuses it)."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(NUL_IN_BODY)
+        self.field = field
+
+
+def _find_nul(value: object, field: str) -> None:
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise NulInBody(field)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _find_nul(key, field or str(key))
+            _find_nul(item, field or str(key))
+    elif isinstance(value, list):
+        for item in value:
+            _find_nul(item, field)
+
+
+class StrictJSONParser(Parser):
+    """Refuse NULs at the door, naming the top-level field, instead of failing at the database."""
+
+    def parse_body(self, request: HttpRequest) -> dict:
+        data = json.loads(request.body)
+        _find_nul(data, "")
+        return data
+
+
 api = NinjaAPI(
+    parser=StrictJSONParser(),
     title="traysvc API",
     version="1",
     urls_namespace="api",
@@ -83,6 +120,10 @@ def _on_429(request: HttpRequest, exc: RateLimited) -> HttpResponse:
 
 @api.exception_handler(HttpError)
 def _on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if isinstance(exc.__cause__, NulInBody):
+        field = exc.__cause__.field or "__all__"
+        body = {"detail": NUL_IN_BODY, "errors": {field: [NUL_IN_BODY]}, "error_kind": "invalid"}
+        return api.create_response(request, body, status=422)
     return error(request, exc.status_code, str(exc))
 
 

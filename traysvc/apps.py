@@ -8,10 +8,12 @@ class TraysvcConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
-        from traysvc import checks  # noqa: F401  (registers traysvc.E001)
+        from traysvc import checks  # registers traysvc.E001 and E002
 
         if not settings.DEBUG:
-            # gunicorn and celery never run system checks: refuse a bad keyring at startup.
+            # gunicorn and celery never run system checks: refuse a bad keyring or a bad
+            # SSRF allow-list at startup, not at the first call.
             from traysvc import crypto
 
             crypto.check_keyring()
+            checks.check_allow_networks()

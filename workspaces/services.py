@@ -140,12 +140,38 @@ def membership_create(
     return membership
 
 
+def _lock_owners(organization_id: int) -> list[Membership]:
+    """Lock the organization's owner memberships for this transaction and return them.
+
+    Every change that could leave an organization without an owner takes these locks first,
+    so two owners demoting (or removing) each other at once cannot both pass the last-owner
+    check: the second waits, then sees the first's change. (A no-op on SQLite, whose writes
+    are serialised anyway.)
+    """
+    return list(
+        Membership.objects.select_for_update()
+        .filter(organization_id=organization_id, role=Role.OWNER)
+        .order_by("pk")  # one lock order everywhere: no deadlock between two such changes
+    )
+
+
+def _current_role(membership: Membership, owners: list[Membership]) -> str:
+    """The membership's role as stored now (the caller's instance may be stale)."""
+    if any(owner.pk == membership.pk for owner in owners):
+        return Role.OWNER
+    stored = Membership.objects.filter(pk=membership.pk).values_list("role", flat=True).first()
+    return stored if stored is not None else membership.role
+
+
 @transaction.atomic
 def membership_set_role(*, membership: Membership, role: str, actor: Membership) -> Membership:
-    if Role.OWNER in (role, membership.role) and actor.role != Role.OWNER:
+    owners = _lock_owners(membership.organization_id)
+    membership.role = _current_role(membership, owners)
+    actor_role = _current_role(actor, owners)
+    if Role.OWNER in (role, membership.role) and actor_role != Role.OWNER:
         raise ValidationError({"role": ONLY_OWNER_GRANTS_OWNER})
     if membership.role == Role.OWNER and role != Role.OWNER:
-        _ensure_another_owner(membership)
+        _ensure_another_owner(membership, owners)
     membership.role = role
     membership.full_clean()
     membership.save(update_fields=["role", "updated_at"])
@@ -157,25 +183,26 @@ def membership_set_role(*, membership: Membership, role: str, actor: Membership)
         target_id=membership.public_id,
         details={"role": role},
     )
+    api_key_cache_clear()  # the key acts with the new role at once in this process
     return membership
 
 
-def _ensure_another_owner(membership: Membership) -> None:
-    others = Membership.objects.filter(
-        organization_id=membership.organization_id, role=Role.OWNER
-    ).exclude(pk=membership.pk)
-    if not others.exists():
+def _ensure_another_owner(membership: Membership, owners: list[Membership]) -> None:
+    """``owners``: the locked owner memberships (``_lock_owners``) of the same transaction."""
+    if not any(owner.pk != membership.pk for owner in owners):
         raise ValidationError(LAST_OWNER)
 
 
 @transaction.atomic
 def membership_remove(*, membership: Membership, actor: Membership) -> None:
     """Remove a member. Refused while another app's guard objects (nothing is orphaned)."""
+    owners = _lock_owners(membership.organization_id)
     Membership.objects.select_for_update().filter(pk=membership.pk).first()
+    membership.role = _current_role(membership, owners)
     if membership.role == Role.OWNER:
-        if actor.role != Role.OWNER:
+        if _current_role(actor, owners) != Role.OWNER:
             raise ValidationError(ONLY_OWNER_GRANTS_OWNER)
-        _ensure_another_owner(membership)
+        _ensure_another_owner(membership, owners)
     for guard in membership_removal_guards:
         problem = guard(membership)
         if problem:
@@ -193,6 +220,7 @@ def membership_remove(*, membership: Membership, actor: Membership) -> None:
         details={"email": membership.user.email},
     )
     membership.delete()
+    api_key_cache_clear()  # the member's keys stop working at once in this process
 
 
 @transaction.atomic

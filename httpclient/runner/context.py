@@ -11,8 +11,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
-
 from httpclient.redaction import Redactor
 from httpclient.runner.lookup import authentication_with_service, service_by_public_id
 from httpclient.runner.types import (
@@ -28,6 +26,7 @@ from httpclient.runner.types import (
 from services import templating
 from services.auth_methods import AuthMethod, AuthParamsError, ParamsModel, get_method
 from services.models import Authentication, Service
+from traysvc.egress.sandbox import sandbox_exemption
 from workspaces.models import Membership, WorkspaceKind, WorkspaceMember
 
 Origin = tuple[str, str, int]
@@ -251,17 +250,6 @@ def refreshed(context: Context, authentication: Authentication) -> None:
 
 
 def sandbox_origins(base_origin: Origin) -> frozenset[Exemption]:
-    """The app's own origin, exempt from the SSRF guard only for the sandbox demo API: paths
-    under /sandbox/, matched by egress on every request and every redirect hop, so neither a
-    path nor a redirect reaches /admin/, /api/ or /healthz of the app itself."""
-    if not settings.TRAYSVC_SANDBOX:
-        return frozenset()
-    import httpx
-
-    try:
-        public = origin_of(httpx.URL(settings.TRAYSVC_PUBLIC_URL))
-    except (httpx.InvalidURL, AttributeError):
-        return frozenset()
-    if public != base_origin:
-        return frozenset()
-    return frozenset({(*public, SANDBOX_PREFIX)})
+    """The app's one self-exemption (traysvc.egress.sandbox), for this service's base origin."""
+    scheme, host, port = base_origin
+    return sandbox_exemption(f"{scheme}://{host}:{port}/")

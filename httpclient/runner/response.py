@@ -23,12 +23,13 @@ TEXT_TYPES = (
 
 # A lone surrogate ("\ud800" in JSON) parses into a str that cannot be encoded as UTF-8:
 # no database stores it and no page renders it.
-_SURROGATE = re.compile("[\ud800-\udfff]")
+# NUL too: PostgreSQL stores it in neither text nor jsonb.
+_SURROGATE = re.compile("[\ud800-\udfff\x00]")
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def clean(value: Any) -> Any:
-    """Strings, in lists and dicts too, with lone surrogates replaced by U+FFFD."""
+    """Strings, in lists and dicts too, with lone surrogates and NULs replaced by U+FFFD."""
     if isinstance(value, str):
         return _SURROGATE.sub("\ufffd", value)
     if isinstance(value, list | tuple):

@@ -277,3 +277,28 @@ def test_a_credential_httpx_cannot_encode_is_a_422(api, actors, loopback, httpse
                             "authentication": str(auth.public_id)})  # fmt: skip
     assert (got, data["detail"], data["error_kind"]) == (422, T.AUTH_NOT_ENCODABLE, "auth")
     assert httpserver.log == []
+
+
+@pytest.mark.parametrize(
+    "path,body",
+    [
+        (
+            "/api/v1/services",
+            {"name": "a\x00b", "base_url": "https://x.example", "auth_method": "none"},
+        ),
+        (
+            "/api/v1/calls",
+            {"service": "00000000-0000-0000-0000-000000000000", "method": "GET", "path": "/\x00"},
+        ),
+        ("/api/v1/authentications", {"service": "x", "name": "n", "values": {"token": "a\x00"}}),
+    ],
+)
+def test_nul_characters_in_json_are_a_422_not_a_database_error(actors, client, path, body) -> None:  # type: ignore[no-untyped-def]
+    from traysvc.api import NUL_IN_BODY
+    from workspaces.services import api_key_create
+
+    _, key = api_key_create(membership=actors.member_m)
+    response = client.post(path, data=json.dumps(body), content_type="application/json",
+                           HTTP_AUTHORIZATION=f"Bearer {key}")  # fmt: skip
+    assert response.status_code == 422, response.content
+    assert response.json()["detail"] == NUL_IN_BODY

@@ -72,3 +72,14 @@ def test_head_and_binary_body() -> None:
     cmd = to_curl(CurlRequest(method="PUT", url="https://h/", headers=[], body_type="raw",
                               body=b"\xff\xfe"), Redactor())  # fmt: skip
     assert "--data-binary @request-body.bin" in cmd
+
+
+def test_a_secret_in_a_header_name_is_masked() -> None:
+    cmd = to_curl(
+        CurlRequest(method="GET", url="https://api.example/v1", headers=[(f"X-{TOKEN}", "1")],
+                    body_type="none", body=b"", follow_redirects=False, max_redirects=0,
+                    timeout=5),
+        Redactor({"token": TOKEN}),
+    )  # fmt: skip
+    assert TOKEN not in cmd
+    assert "X-<TOKEN>: 1" in shlex.split(cmd.replace("\\\n", " "))

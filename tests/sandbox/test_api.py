@@ -42,6 +42,13 @@ def test_unknown_token_answers_401_with_a_bearer_challenge(provider) -> None:  #
 def test_token_in_the_query_string_is_refused(provider, token) -> None:  # type: ignore[no-untyped-def]
     response = provider.api("GET", f"me?access_token={token}", None)
     assert response.status_code == 401
+    assert response.json() == {"error": "invalid_token", "detail": views.ERR_INVALID_TOKEN}
+    assert response["WWW-Authenticate"] == "Bearer"
+    assert token not in response.content.decode()
+    # the very same token is good in the header: it was refused for where it was, not what
+    accepted = provider.api("GET", "me", token)
+    assert accepted.status_code == 200
+    assert accepted.json()["email"] == "sandbox-user@example.com"
 
 
 def test_missing_scope_answers_403(provider) -> None:  # type: ignore[no-untyped-def]

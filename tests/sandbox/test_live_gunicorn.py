@@ -64,8 +64,9 @@ def _fresh_database(env: dict[str, str], path: Path, django_db_blocker) -> None:
 
     with django_db_blocker.unblock():
         name = str(connection.settings_dict["NAME"])
-        is_test_db = connection.creation.is_in_memory_db(name) or Path(name).name.startswith("test")
-        if connection.vendor == "sqlite" and is_test_db:
+        if connection.vendor == "sqlite" and (
+            connection.creation.is_in_memory_db(name) or Path(name).name.startswith("test")
+        ):
             with connection.cursor() as cursor:
                 cursor.execute("VACUUM INTO %s", [str(path)])
             return

@@ -9,6 +9,7 @@ import time
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -219,8 +220,11 @@ def test_loopback_token_endpoint_stays_refused(actors, httpserver, settings):  #
     assert httpserver.log == []
     # the exemption is the app's own origin, /sandbox/ only
     own = settings.TRAYSVC_PUBLIC_URL
-    assert oauth.egress_allow_origins(own + "/sandbox/o/token/")
-    assert not oauth.egress_allow_origins(own + "/token")
+    from traysvc.egress.guard import is_exempt
+
+    token_url = own + "/sandbox/o/token/"
+    assert is_exempt(httpx.URL(token_url), oauth.egress_allow_origins(token_url))
+    assert not is_exempt(httpx.URL(own + "/token"), oauth.egress_allow_origins(own + "/token"))
     settings.TRAYSVC_SANDBOX = False
     assert not oauth.egress_allow_origins(own + "/sandbox/o/token/")
 

@@ -120,11 +120,23 @@ def test_check_401_on_a_token_is_revoked_with_an_explanation(token_auth):  # typ
 
 @pytest.mark.parametrize("code", [500, 404, None])
 def test_check_failures_that_say_nothing_about_the_credential_keep_the_status(token_auth, code):  # type: ignore[no-untyped-def]
+    checked_before = timezone.now() - timedelta(hours=7)
+    Authentication.objects.filter(pk=token_auth.pk).update(
+        last_checked_at=checked_before, last_error="An earlier refusal.", last_error_code="x"
+    )
+    token_auth.refresh_from_db()
+    started = timezone.now()
     authentication_report_check(
         authentication=token_auth, ok=False, status_code=code, error="timed out"
     )
     token_auth.refresh_from_db()
     assert token_auth.status == AuthStatus.ACTIVE
+    # the check is recorded as done now ...
+    assert token_auth.last_checked_at is not None and token_auth.last_checked_at >= started
+    # ... but what it saw says nothing about the credential: the last error stays as it was
+    assert token_auth.last_error == "An earlier refusal." and token_auth.last_error_code == "x"
+    assert "timed out" not in token_auth.last_error
+    assert not AuditEvent.objects.filter(action="authentication.status").exists()
 
 
 def test_check_401_on_an_oauth_grant_needs_reauth(local_grant):  # type: ignore[no-untyped-def]

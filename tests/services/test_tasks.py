@@ -254,3 +254,20 @@ def test_health_sweep_checks_each_authentication_with_its_test_request(
     assert bad.last_error == CHECK_REVOKED.format(status=401)
     with django_capture_on_commit_callbacks(execute=True):
         assert health_sweep_task() == 0  # both checked just now
+
+
+def test_webhook_secret_command_prints_the_signing_secret(actors) -> None:  # type: ignore[no-untyped-def]
+    import hashlib
+    import hmac
+    import io
+
+    from django.core.management import call_command
+
+    from services.notify import webhook_signature
+
+    out = io.StringIO()
+    call_command("webhook_secret", "--org", "org-a", stdout=out)
+    secret = out.getvalue().strip()
+    body = b'{"event": "x"}'
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    assert webhook_signature(actors.org_a, body) == expected

@@ -102,6 +102,7 @@ GRANT_DEAD = (
     "The provider refused the refresh token ({error}{description}): the grant was revoked or "
     "expired at the provider. Reconnect to authorize again."
 )
+CLIENT_ERRORS = frozenset({"invalid_client", "unauthorized_client"})
 CLIENT_REFUSED = (
     "The provider refused the service's client credentials ({error}{description}). Check the "
     "service's client id and secret, then refresh again."
@@ -360,7 +361,9 @@ def _failed(
             logger.info("refresh of %s: refused token was already rotated", fresh.public_id)
             return fresh
     description = f": {exc.description[:200]}" if exc.description else ""
-    if sent_refresh is None:  # client credentials: the client itself is refused
+    # The client itself refused (client credentials, or a bad client id/secret on any grant):
+    # reconnecting will not help, fixing the service's OAuth client will; not a grant death.
+    if sent_refresh is None or exc.code in CLIENT_ERRORS:
         message = CLIENT_REFUSED.format(error=exc.code[:80], description=description)
     else:
         message = GRANT_DEAD.format(error=exc.code[:80], description=description)

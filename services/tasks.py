@@ -52,7 +52,13 @@ def refresh_task(self, authentication_id: int, reason: str = REASON_SWEEP) -> No
     except RefreshError as exc:
         if exc.temporary and self.request.retries < self.max_retries:
             raise self.retry(exc=exc, countdown=_retry_countdown(exc)) from exc
-        logger.info("refresh of authentication %s ended: %s", authentication_id, exc.code)
+        if exc.temporary:  # retries spent: the next sweep tries again; say so loudly
+            logger.warning(
+                "refresh of authentication %s gave up after %d retries (%s); the next sweep "
+                "tries again", authentication_id, self.request.retries, exc.code,
+            )  # fmt: skip
+        else:
+            logger.info("refresh of authentication %s ended: %s", authentication_id, exc.code)
 
 
 def _enqueue(ids: list[int]) -> None:

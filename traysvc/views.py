@@ -31,7 +31,8 @@ def _check_broker() -> dict[str, object]:
         folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"]
         import os
 
-        return {"ok": True, "kind": "filesystem", "ready": os.path.isdir(folder)}
+        ready = os.path.isdir(folder)
+        return {"ok": ready, "kind": "filesystem", "ready": ready}
     try:
         import redis
 

@@ -32,6 +32,7 @@ from services.auth_methods import AuthApplyError
 from services.auth_methods.base import request_body
 from traysvc import egress
 
+REFRESH_CRASHED = "Refreshing the grant failed inside traysvc ({kind}); the error was logged."
 logger = logging.getLogger("httpclient.runner")
 
 RETRY_STATUSES = frozenset({429, 503})
@@ -204,7 +205,7 @@ def send_with_retries(
 def _refresh(context: Context) -> str | None:
     """Refresh the grant once (the shared, locked refresh); None on success, else why not."""
     assert context.authentication is not None  # noqa: S101 - checked by the caller
-    from services.refresh import REASON_CALL, authentication_refresh
+    from services.refresh import REASON_CALL, RefreshError, authentication_refresh
 
     try:
         authentication = authentication_refresh(
@@ -212,8 +213,14 @@ def _refresh(context: Context) -> str | None:
             reason=REASON_CALL,
             expected_token=context.secrets.get("access_token"),
         )
-    except Exception as exc:  # noqa: BLE001 - any failure means "answer with the 401"
+    except RefreshError as exc:  # recorded on the authentication by the refresh itself
         logger.info("refresh after an expired response failed: %s", context.redactor.text(str(exc)))
         return str(exc) or type(exc).__name__
+    except Exception as exc:  # a bug, not the provider: keep the traceback, answer the 401
+        logger.exception(
+            "refresh of authentication %s after an expired response crashed",
+            context.authentication.public_id,
+        )
+        return REFRESH_CRASHED.format(kind=type(exc).__name__)
     refreshed(context, authentication)
     return None

@@ -159,6 +159,9 @@ def test_other_4xx_are_permanent(local_grant, httpserver, status):  # type: igno
         authentication_refresh(authentication_id=authentication.pk, reason="sweep")
     authentication.refresh_from_db()
     assert authentication.status == AuthStatus.NEEDS_REAUTH
+    # A refused client is the service's to fix, not a dead grant: no lifetime is recorded.
+    assert authentication.last_error.startswith("The provider refused the service's client")
+    assert not GrantLifetime.objects.filter(authentication=authentication).exists()
 
 
 @pytest.mark.parametrize(

@@ -150,3 +150,15 @@ def test_api_key_cache_expires_and_revocation_is_immediate_here(actors, settings
     api_key_authenticate(full2)
     ApiKey.objects.filter(pk=key2.pk).update(revoked_at=key.revoked_at)
     assert api_key_authenticate(full2) is None
+
+
+def test_healthz_is_503_when_the_broker_folder_is_missing(client, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    if not settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        pytest.skip("the filesystem broker is only used without REDIS_URL")
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {
+        **settings.CELERY_BROKER_TRANSPORT_OPTIONS,
+        "data_folder_in": str(tmp_path / "gone"),
+    }
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["broker"] == {"ok": False, "kind": "filesystem", "ready": False}

@@ -103,14 +103,40 @@ def test_outsider_gets_404_for_every_org_url(actors, client_for) -> None:  # typ
     assert Invitation.objects.filter(organization=actors.org_a).count() == 1
 
 
+def _populate_org_b(actors) -> None:  # type: ignore[no-untyped-def]
+    """One object of every kind a URL takes, in org B, so the walk uses real foreign ids."""
+    from httpclient.models import CallLog
+    from services.authentications import authentication_create
+    from services.services import service_create
+    from workspaces.services import invitation_create
+
+    service = service_create(
+        membership=actors.outsider_m, name="B API", base_url="https://b.example",
+        auth_method="token", auth_params={"placement": "bearer"},
+    )  # fmt: skip
+    authentication_create(
+        membership=actors.outsider_m, workspace=actors.outsider_m.owned_workspace,
+        service=service, name="B key", values={"token": "b-secret-token"},
+    )  # fmt: skip
+    CallLog.objects.create(organization=actors.org_b, service=service, method="GET", url="x")
+    invitation_create(organization=actors.org_b, email="y@b.example", role="member",
+                      invited_by=actors.outsider_m)  # fmt: skip
+
+
 def test_member_of_a_cannot_reach_org_b_objects_through_org_a_urls(actors, client_for) -> None:  # type: ignore[no-untyped-def]
-    """Org A's URL with org B's object ids: the object is still not found."""
+    """Org A's URL with org B's real object ids: the object is still not found, GET or POST."""
+    import re
+
+    _populate_org_b(actors)
     objects_b = objects_of_org(actors.org_b)
+    kwargs = {name for route in org_patterns() for name in re.findall(r"<uuid:(\w+)>", route)}
+    assert kwargs <= set(objects_b), f"no org-B object for {kwargs - set(objects_b)}"
     owner = client_for(actors.owner)
     for route in org_patterns():
         if "_id>" not in route:
             continue
         url = _fill(route, actors.org_a.slug, objects_b)
+        assert owner.get(url).status_code in (404, 405), url
         assert owner.post(url, {"role": "member"}).status_code == 404, url
 
 

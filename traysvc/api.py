@@ -13,6 +13,8 @@ from ninja.parser import Parser
 
 from workspaces.api_auth import ApiKeyAuth, RateLimited
 
+NOT_FOUND = "Not found: there is no such object in your organization, or you may not use it."
+FORBIDDEN = "Your role in this organization may read this but not change it."
 NUL_IN_BODY = "Text in the request body may not contain NUL characters (\\u0000)."
 
 
@@ -94,12 +96,12 @@ def _on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResp
 
 @api.exception_handler(Http404)
 def _on_404(request: HttpRequest, exc: Http404) -> HttpResponse:
-    return error(request, 404, "Not found.")
+    return error(request, 404, NOT_FOUND)
 
 
 @api.exception_handler(PermissionDenied)
 def _on_403(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
-    return error(request, 403, str(exc) or "You may not do this.")
+    return error(request, 403, str(exc) or FORBIDDEN)
 
 
 @api.exception_handler(AuthenticationError)

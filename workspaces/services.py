@@ -41,6 +41,7 @@ INVITATION_WRONG_EMAIL = (
     "This invitation was sent to {email}. Sign in with that address to accept it."
 )
 ALREADY_MEMBER = "{email} is already a member of this organization."
+WEBHOOK_REFUSED = "traysvc cannot deliver to this webhook URL: {reason}"
 LAST_OWNER = "An organization needs at least one owner: make someone else owner first."
 ONLY_OWNER_GRANTS_OWNER = "Only an owner can make someone an owner or change an owner's role."
 API_KEY_PREFIX = "tsk_"
@@ -470,6 +471,16 @@ def notification_create(
 
 @transaction.atomic
 def organization_set_webhook(*, organization: Organization, url: str, actor: Membership) -> None:
+    """Check the destination now, so a URL the SSRF guard will refuse is not saved silently."""
+    if url:
+        from traysvc.egress import DestinationRefused, EgressError, check_destination
+
+        try:
+            check_destination(url)
+        except DestinationRefused as exc:
+            raise ValidationError({"webhook_url": WEBHOOK_REFUSED.format(reason=exc)}) from exc
+        except EgressError as exc:  # e.g. the name does not resolve
+            raise ValidationError({"webhook_url": WEBHOOK_REFUSED.format(reason=exc)}) from exc
     organization.webhook_url = url
     organization.full_clean()
     organization.save(update_fields=["webhook_url", "updated_at"])

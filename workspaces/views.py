@@ -250,12 +250,17 @@ def webhook(request: HttpRequest) -> HttpResponse:
     actor: Membership = request.membership  # type: ignore[attr-defined]
     form = WebhookForm(request.POST)
     if form.is_valid():
-        ws.organization_set_webhook(
-            organization=actor.organization, url=form.cleaned_data["webhook_url"], actor=actor
-        )
-        messages.success(request, "Webhook saved.")
+        try:
+            ws.organization_set_webhook(
+                organization=actor.organization, url=form.cleaned_data["webhook_url"], actor=actor
+            )
+        except ValidationError as exc:
+            _errors_to_messages(request, exc)
+        else:
+            messages.success(request, "Webhook saved.")
     else:
-        messages.error(request, "Enter a valid https:// URL, or leave it empty.")
+        for error in form.errors.get("webhook_url", []):
+            messages.error(request, f"Webhook URL: {error}")
     return redirect("workspaces:members", org=actor.organization.slug)
 
 

@@ -45,12 +45,11 @@ def test_signup_verify_create_org_invite_and_switch(
 
     page.goto(f"{base}/o/analytical-co/members/")
     page.fill("input[name=email]", "charles@example.com")
-    page.select_option("select[name=role]", "admin")
+    page.select_option("form[action$='/members/invite/'] select[name=role]", "admin")
     page.click("text=Send invitation")
     page.wait_for_selector("text=Invitation sent to charles@example.com.")
     assert "charles@example.com" in page.locator("ul").last.inner_text()
     invite = _last_link(r"http://[^\s]+/invitations/[^\s/]+/")
-    assert invite
 
     # Switch back to the first organization with the switcher.
     page.click("#org-switcher summary")
@@ -61,3 +60,23 @@ def test_signup_verify_create_org_invite_and_switch(
     page.click("#org-switcher >> text=Analytical Co")
     page.wait_for_url(f"{base}/o/analytical-co/")
     page.screenshot(path=f"{output_path}/foundation.png", full_page=True)
+
+    # The invited address has no account: it signs up from the invitation, then accepts.
+    page.click("header button:has-text('Sign out')")
+    page.goto(invite)
+    page.click("main a:has-text('Sign up')")
+    page.fill("input[name=email]", "charles@example.com")
+    page.fill("input[name=password1]", "difference engine 1822")
+    page.fill("input[name=password2]", "difference engine 1822")
+    page.click("main button[type=submit]")
+    page.wait_for_url(re.compile(r".*/accounts/confirm-email/"))
+    page.goto(_last_link(r"http://[^\s]+/accounts/confirm-email/[^\s]+"))
+    page.click("main button[type=submit]")
+    page.goto(invite)
+    page.click("main button:has-text('Accept invitation')")
+    page.wait_for_url(f"{base}/o/analytical-co/")
+    page.wait_for_selector("text=Welcome to Analytical Co.")
+    from workspaces.models import Membership
+
+    joined = Membership.objects.get(user__email="charles@example.com")
+    assert joined.organization.slug == "analytical-co" and joined.role == "admin"

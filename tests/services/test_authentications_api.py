@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from traysvc.api import NOT_FOUND
+
 import json
 import uuid
 from urllib.parse import parse_qs, urlsplit
@@ -192,7 +194,7 @@ def test_other_orgs_authentications_are_404_and_not_listed(actors, api_for, toke
     for method, path in [("GET", ""), ("DELETE", ""), ("POST", "/refresh")]:
         response = outsider(method, f"/authentications/{auth_id}{path}")
         assert response.status_code == 404, (method, path)
-        assert response.json()["detail"] == "Not found."
+        assert response.json()["detail"] == NOT_FOUND
     # Same org, but someone else's personal workspace: also 404.
     assert api_for(actors.member_m)("GET", f"/authentications/{auth_id}").status_code == 404
     assert owner("GET", f"/authentications/{uuid.uuid4()}").status_code == 404

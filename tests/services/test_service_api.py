@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from traysvc.api import NOT_FOUND
+
 import json
 from typing import Any
 
@@ -297,7 +299,7 @@ def test_other_orgs_service_is_404(actors) -> None:  # type: ignore[no-untyped-d
     created = post(api(actors.member_m), body()).json()
     response = api(actors.outsider_m).get(f"/api/v1/services/{created['id']}")
     assert response.status_code == 404
-    assert response.json() == {"detail": "Not found.", "errors": {}}
+    assert response.json() == {"detail": NOT_FOUND, "errors": {}}
     assert api(actors.outsider_m).get("/api/v1/services").json() == []
 
 

@@ -126,3 +126,21 @@ def test_duplicate_org_slug_is_a_form_error(actors, client_for) -> None:  # type
     assert response.status_code == 200
     assert "already exists" in response.content.decode()
     assert Organization.objects.filter(name="Again").count() == 0
+
+
+def test_a_webhook_the_guard_would_refuse_is_not_saved(actors, client_for) -> None:  # type: ignore[no-untyped-def]
+    response = client_for(actors.owner).post(
+        "/o/org-a/members/webhook/", {"webhook_url": "https://127.0.0.1/hook"}, follow=True
+    )
+    actors.org_a.refresh_from_db()
+    assert actors.org_a.webhook_url == ""
+    body = response.content.decode()
+    assert "traysvc cannot deliver to this webhook URL" in body and "loopback" in body
+
+
+def test_a_webhook_on_a_public_address_is_saved(actors, client_for) -> None:  # type: ignore[no-untyped-def]
+    client_for(actors.owner).post(
+        "/o/org-a/members/webhook/", {"webhook_url": "https://93.184.215.14/hook"}
+    )
+    actors.org_a.refresh_from_db()
+    assert actors.org_a.webhook_url == "https://93.184.215.14/hook"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from traysvc.api import NOT_FOUND
-
 import json
 import uuid
 from urllib.parse import parse_qs, urlsplit
@@ -13,6 +11,7 @@ import pytest
 from services.authentications import USE_CONNECT
 from services.models import Authentication, OAuthFlow
 from services.refresh import NOT_REFRESHABLE
+from traysvc.api import NOT_FOUND
 from workspaces.models import AuditEvent
 
 pytestmark = pytest.mark.django_db

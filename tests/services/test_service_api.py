@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from traysvc.api import NOT_FOUND
-
 import json
 from typing import Any
 
@@ -18,6 +16,7 @@ from services.auth_methods.preexisting import CONNECTOR_UNKNOWN as METHOD_CONNEC
 from services.models import Authentication, Service
 from services.schemas import ERR_URL_SCHEME, ERR_URL_USERINFO
 from services.templating import UNKNOWN_AUTH_KEY
+from traysvc.api import NOT_FOUND
 from workspaces.models import AuditEvent
 from workspaces.services import api_key_create, workspace_create_shared
 

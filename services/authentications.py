@@ -235,6 +235,16 @@ def clean_grant_values(target: Target, values: dict[str, Any] | None) -> dict[st
     return plain
 
 
+def save_new_authentication(authentication: Authentication) -> None:
+    """Validate and insert a new authentication; a name taken meanwhile is a field error."""
+    authentication.full_clean()
+    try:
+        with transaction.atomic():
+            authentication.save()
+    except IntegrityError as exc:  # a concurrent create took the name
+        raise ValidationError({"name": [NAME_TAKEN.format(name=authentication.name)]}) from exc
+
+
 @transaction.atomic
 def authentication_create(
     *,
@@ -265,12 +275,7 @@ def authentication_create(
         created_by=membership.user,
     )
     authentication.set_secrets(secrets)
-    authentication.full_clean()
-    try:
-        with transaction.atomic():
-            authentication.save()
-    except IntegrityError as exc:  # a concurrent create took the name
-        raise ValidationError({"name": [NAME_TAKEN.format(name=name)]}) from exc
+    save_new_authentication(authentication)
     audit(
         organization=membership.organization,
         actor=membership.user,

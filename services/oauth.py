@@ -45,6 +45,7 @@ from services.authentications import (
     clean_grant_values,
     clean_values,
     resolve_target,
+    save_new_authentication,
     target_of,
 )
 from services.grants import (
@@ -485,12 +486,7 @@ def _save_client_credentials(
     )
     authentication.set_secrets(extra_secrets)  # kept by store_token_result next to the tokens
     store_token_result(authentication, result, now=now, new_grant=True, default_scopes=scopes)
-    authentication.full_clean()
-    try:
-        with transaction.atomic():
-            authentication.save()
-    except IntegrityError as exc:
-        raise ValidationError({"name": [NAME_TAKEN.format(name=name)]}) from exc
+    save_new_authentication(authentication)
     audit(
         organization=membership.organization,
         actor=membership.user,

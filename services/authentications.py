@@ -235,6 +235,30 @@ def clean_grant_values(target: Target, values: dict[str, Any] | None) -> dict[st
     return plain
 
 
+def new_authentication(
+    *,
+    membership: Membership,
+    workspace: Workspace,
+    target: Target,
+    name: str,
+    values: dict[str, Any],
+    secrets: dict[str, Any],
+) -> Authentication:
+    """An unsaved, active authentication for a target, its secrets encrypted."""
+    authentication = Authentication(
+        organization=membership.organization,
+        workspace=workspace,
+        service=target.service,
+        connector=target.connector,
+        name=name,
+        status=AuthStatus.ACTIVE,
+        values=values,
+        created_by=membership.user,
+    )
+    authentication.set_secrets(secrets)
+    return authentication
+
+
 def save_new_authentication(authentication: Authentication) -> None:
     """Validate and insert a new authentication; a name taken meanwhile is a field error."""
     authentication.full_clean()
@@ -264,17 +288,10 @@ def authentication_create(
         raise ValidationError({NON_FIELD: [USE_CONNECT]})
     name = check_name(workspace=workspace, name=name)
     secrets, plain = clean_values(target, values)
-    authentication = Authentication(
-        organization=membership.organization,
-        workspace=workspace,
-        service=target.service,
-        connector=target.connector,
-        name=name,
-        status=AuthStatus.ACTIVE,
-        values=plain,
-        created_by=membership.user,
-    )
-    authentication.set_secrets(secrets)
+    authentication = new_authentication(
+        membership=membership, workspace=workspace, target=target, name=name, values=plain,
+        secrets=secrets,
+    )  # fmt: skip
     save_new_authentication(authentication)
     audit(
         organization=membership.organization,

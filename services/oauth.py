@@ -44,6 +44,7 @@ from services.authentications import (
     check_workspace,
     clean_grant_values,
     clean_values,
+    new_authentication,
     resolve_target,
     save_new_authentication,
     target_of,
@@ -474,17 +475,11 @@ def _save_client_credentials(
 ) -> Authentication:
     now = timezone.now()
     extra_secrets, plain = values
-    authentication = Authentication(
-        organization=membership.organization,
-        workspace=workspace,
-        service=target.service,
-        connector=target.connector,
-        name=name,
-        status=AuthStatus.ACTIVE,
-        values=plain,
-        created_by=membership.user,
-    )
-    authentication.set_secrets(extra_secrets)  # kept by store_token_result next to the tokens
+    # The extra secrets are kept by store_token_result next to the tokens.
+    authentication = new_authentication(
+        membership=membership, workspace=workspace, target=target, name=name, values=plain,
+        secrets=extra_secrets,
+    )  # fmt: skip
     store_token_result(authentication, result, now=now, new_grant=True, default_scopes=scopes)
     save_new_authentication(authentication)
     audit(

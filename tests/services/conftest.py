@@ -229,3 +229,70 @@ def local_grant(actors, local_service):  # type: ignore[no-untyped-def]
         return authentication
 
     return make
+
+
+def in_thread(fn, results: dict, key: str):  # type: ignore[no-untyped-def]
+    """Run fn in a thread with its own DB connection; its result (or exception) and its
+    duration land in results[key] and results[key + "_seconds"]."""
+    import threading
+    import time
+
+    from django.db import connection
+
+    def run() -> None:
+        started = time.monotonic()
+        try:
+            results[key] = fn()
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            results[key] = exc
+        finally:
+            results[f"{key}_seconds"] = time.monotonic() - started
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def race_call_and_sweep(httpserver, grant, *, join_seconds: float):  # type: ignore[no-untyped-def]
+    """A call's 401-refresh holds a slow token request while the sweep refreshes the same
+    grant. Returns (calls, results): how many token requests the provider saw, and each side's
+    outcome (results["call"], results["sweep"], results["sweep_seconds"])."""
+    import json
+    import threading
+    import time
+
+    from werkzeug import Response
+
+    from services import refresh
+
+    entered = threading.Event()
+    calls = {"n": 0}
+
+    def slow(request):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        entered.set()
+        time.sleep(1.0)
+        body = token_body(access=f"at-{calls['n']}", refresh=f"rt-{calls['n']}")
+        return Response(json.dumps(body), content_type="application/json")
+
+    httpserver.expect_request("/token").respond_with_handler(slow)
+    results: dict[str, Any] = {}
+    call_401 = in_thread(
+        lambda: refresh.authentication_refresh(
+            authentication_id=grant.pk, reason=refresh.REASON_CALL, expected_token="old-at"
+        ),
+        results,
+        "call",
+    )
+    assert entered.wait(5)
+    sweep = in_thread(
+        lambda: refresh.authentication_refresh(
+            authentication_id=grant.pk, reason=refresh.REASON_SWEEP
+        ),
+        results,
+        "sweep",
+    )
+    call_401.join(join_seconds)
+    sweep.join(join_seconds)
+    return calls, results

@@ -6,22 +6,20 @@ why production with several workers needs DATABASE_URL (and REDIS_URL for the Re
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
-from werkzeug import Response
 
 from services import refresh
 from services.models import Authentication
 from services.refresh import RefreshError, authentication_refresh
 
-from .conftest import token_body
+from .conftest import in_thread, race_call_and_sweep, token_body
 
 pytestmark = [
     pytest.mark.postgres,
@@ -32,53 +30,11 @@ pytestmark = [
 ]
 
 
-def _in_thread(fn, results, key):  # type: ignore[no-untyped-def]
-    def run() -> None:
-        started = time.monotonic()
-        try:
-            results[key] = fn()
-        except Exception as exc:  # noqa: BLE001 - reported by the test
-            results[key] = exc
-        finally:
-            results[f"{key}_seconds"] = time.monotonic() - started
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
-
-
 def test_two_workers_one_slow_refresh_the_provider_sees_one(
     transactional_db, local_grant, httpserver
 ):  # type: ignore[no-untyped-def]
-    entered = threading.Event()
-    calls = {"n": 0}
-
-    def slow(request):  # type: ignore[no-untyped-def]
-        calls["n"] += 1
-        entered.set()
-        time.sleep(1.0)
-        body = token_body(access=f"at-{calls['n']}", refresh=f"rt-{calls['n']}")
-        return Response(json.dumps(body), content_type="application/json")
-
-    httpserver.expect_request("/token").respond_with_handler(slow)
     grant = local_grant()
-    results: dict = {}
-    call_401 = _in_thread(
-        lambda: authentication_refresh(
-            authentication_id=grant.pk, reason=refresh.REASON_CALL, expected_token="old-at"
-        ),
-        results,
-        "call",
-    )
-    assert entered.wait(5)
-    sweep = _in_thread(
-        lambda: authentication_refresh(authentication_id=grant.pk, reason=refresh.REASON_SWEEP),
-        results,
-        "sweep",
-    )
-    call_401.join(10)
-    sweep.join(10)
+    calls, results = race_call_and_sweep(httpserver, grant, join_seconds=10)
     assert calls["n"] == 1
     assert isinstance(results["call"], Authentication), results["call"]
     assert isinstance(results["sweep"], Authentication), results["sweep"]
@@ -114,7 +70,7 @@ def test_workers_racing_at_the_real_provider_refresh_once(connect, provider):  #
 
     results: dict = {}
     threads = [
-        _in_thread(worker(kind), results, f"{kind}{i}")
+        in_thread(worker(kind), results, f"{kind}{i}")
         for i, kind in enumerate(["call", "sweep", "call", "sweep"])
     ]
     for thread in threads:
@@ -148,7 +104,7 @@ def test_a_row_lock_not_had_in_time_fails_the_attempt(
             release.wait(10)
 
     results: dict = {}
-    holder = _in_thread(hold, results, "holder")
+    holder = in_thread(hold, results, "holder")
     assert locked.wait(5)
     started = time.monotonic()
     try:

@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
@@ -25,9 +24,9 @@ from werkzeug import Response
 
 from services import refresh
 from services.models import Authentication
-from services.refresh import RefreshError, authentication_refresh, refresh_lock
+from services.refresh import RefreshError, refresh_lock
 
-from .conftest import token_body
+from .conftest import race_call_and_sweep, token_body
 
 REPO = Path(__file__).resolve().parents[2]
 WORKER = """
@@ -49,20 +48,6 @@ def var_dir(settings, tmp_path):  # type: ignore[no-untyped-def]
     settings.VAR_DIR = tmp_path / "var"
     settings.REDIS_URL = ""
     return settings.VAR_DIR
-
-
-def _in_thread(fn, results: dict, key: str) -> threading.Thread:  # type: ignore[no-untyped-def]
-    def run() -> None:
-        try:
-            results[key] = fn()
-        except Exception as exc:  # noqa: BLE001 - reported by the test
-            results[key] = exc
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
 
 
 def test_the_file_lock_excludes_a_second_holder_for_a_bounded_time(var_dir, settings) -> None:  # type: ignore[no-untyped-def]
@@ -108,34 +93,8 @@ def test_an_unwritable_lock_directory_fails_the_attempt_in_words(settings, tmp_p
 def test_two_threads_on_sqlite_refresh_once(
     transactional_db, var_dir, local_grant, httpserver
 ) -> None:  # type: ignore[no-untyped-def]
-    calls = {"n": 0}
-    entered = threading.Event()
-
-    def slow(request):  # type: ignore[no-untyped-def]
-        calls["n"] += 1
-        entered.set()
-        time.sleep(1.0)
-        body = token_body(access=f"at-{calls['n']}", refresh=f"rt-{calls['n']}")
-        return Response(json.dumps(body), content_type="application/json")
-
-    httpserver.expect_request("/token").respond_with_handler(slow)
     grant = local_grant()
-    results: dict[str, Any] = {}
-    call_401 = _in_thread(
-        lambda: authentication_refresh(
-            authentication_id=grant.pk, reason=refresh.REASON_CALL, expected_token="old-at"
-        ),
-        results,
-        "call",
-    )
-    assert entered.wait(5)
-    sweep = _in_thread(
-        lambda: authentication_refresh(authentication_id=grant.pk, reason=refresh.REASON_SWEEP),
-        results,
-        "sweep",
-    )
-    call_401.join(15)
-    sweep.join(15)
+    calls, results = race_call_and_sweep(httpserver, grant, join_seconds=15)
     assert calls["n"] == 1
     assert isinstance(results["call"], Authentication), results["call"]
     assert isinstance(results["sweep"], Authentication), results["sweep"]

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import uuid
 from datetime import datetime
 from typing import Any, Literal
 
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest
-from ninja import Query, Router, Schema, Status
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpRequest, HttpResponse
+from ninja import Query, Router, Schema
 from pydantic import ConfigDict, Field
 
 from httpclient.models import CallLog, CallSource
@@ -319,7 +321,7 @@ def error_payload(result: Result) -> dict[str, Any]:
         },
     },
 )  # fmt: skip
-def call_create(request: HttpRequest, payload: CallIn) -> Status:
+def call_create(request: HttpRequest, payload: CallIn) -> HttpResponse:
     result = execute(
         Call(
             membership=request.membership,  # type: ignore[attr-defined]
@@ -340,8 +342,19 @@ def call_create(request: HttpRequest, payload: CallIn) -> Status:
         )
     )
     if result.error:
-        return Status(result.http_status, error_payload(result))
-    return Status(200, result_payload(result))
+        return json_response(result.http_status, error_payload(result))
+    return json_response(200, result_payload(result))
+
+
+def json_response(status: int, payload: dict[str, Any]) -> HttpResponse:
+    """The payload as ninja would render it, without validating it against the response schema
+    again: the runner's Result already has those types (tests hold the payloads to CallOut and
+    CallErrorOut), and that second pass over every header and body was ~5 % of a call."""
+    return HttpResponse(
+        json.dumps(payload, cls=DjangoJSONEncoder),
+        status=status,
+        content_type="application/json; charset=utf-8",
+    )
 
 
 LIST_FIELDS = {

@@ -7,6 +7,7 @@ tries to leave the service's host.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import secrets as pysecrets
@@ -80,6 +81,8 @@ class Spec:
     form_fields: Pairs = field(default_factory=list)
     files: list[UploadedFile] = field(default_factory=list)
     origin: tuple[str, str, int] = ("", "", 0)
+    # full_url parsed, once: build_spec parses it to check it, every attempt reuses it.
+    parsed: httpx.URL | None = field(default=None, compare=False, repr=False)
 
     @property
     def full_url(self) -> str:
@@ -88,13 +91,15 @@ class Spec:
     def with_url(self, url: str) -> Spec:
         """The same request to another URL (a next-page link): its query replaces ours."""
         base, _, query = url.partition("?")
-        return replace(self, url=base, query=parse_qsl(query, keep_blank_values=True))
+        return replace(self, url=base, query=parse_qsl(query, keep_blank_values=True), parsed=None)
 
     def with_query(self, query: Pairs) -> Spec:
-        return replace(self, query=list(query))
+        return replace(self, query=list(query), parsed=None)
 
     def to_request(self) -> httpx.Request:
-        return httpx.Request(self.method, self.full_url, headers=self.headers, content=self.content)
+        if self.parsed is None:
+            self.parsed = httpx.URL(self.full_url)
+        return httpx.Request(self.method, self.parsed, headers=self.headers, content=self.content)
 
 
 def encode_query(pairs: Sequence[tuple[str, str]]) -> str:
@@ -154,15 +159,23 @@ def _render(text: str, context: Context, field_name: str, escape: Any = None) ->
         raise CallRejected(exc.message, field=field_name) from None
 
 
-def _url(call: Call, context: Context) -> tuple[str, Pairs, tuple[str, str, int]]:
+@functools.lru_cache(maxsize=256)
+def _base(base: str) -> tuple[tuple[str, str, int], str]:
+    """A base URL's origin and how to show it; raises httpx.InvalidURL. Cached: a service's
+    base URL is the same text on every call (a templated one varies by authentication)."""
+    base_url = httpx.URL(base)
+    origin = origin_of(base_url)
+    return origin, f"{origin[0]}://{base_url.netloc.decode('ascii')}"
+
+
+def _url(call: Call, context: Context) -> tuple[str, Pairs, tuple[str, str, int], httpx.URL]:
+    """(URL without query, query pairs, origin, the whole URL parsed)."""
     base = _render(context.service.base_url, context, "base_url").rstrip("/")
     try:
-        base_url = httpx.URL(base)
-        origin = origin_of(base_url)
+        origin, shown_origin = _base(base)
     except httpx.InvalidURL:
         egress.check_url(base)  # the precise reason ("0177.0.0.1" is refused outright), if any
         raise CallRejected(PATH_INVALID.format(origin=base), field="base_url") from None
-    shown_origin = f"{origin[0]}://{base_url.netloc.decode('ascii')}"
     path = call.path or ""
     if not isinstance(path, str) or _PATH_BAD.search(path):
         raise CallRejected(PATH_CONTROL, field="path")
@@ -188,12 +201,12 @@ def _url(call: Call, context: Context) -> tuple[str, Pairs, tuple[str, str, int]
     else:
         url = base
     try:
-        final = httpx.URL(url)
+        final = httpx.URL(join_query(url, query))
     except httpx.InvalidURL:
         raise CallRejected(PATH_INVALID.format(origin=shown_origin), field="path") from None
     if origin_of(final) != origin:  # belt and braces: nothing above may change the host
         raise CallRejected(PATH_OTHER_HOST.format(origin=shown_origin), field="path")
-    return url, query, origin
+    return url, query, origin, final
 
 
 def check_header_value(name: str, value: str, field_name: str = "headers") -> None:
@@ -346,7 +359,7 @@ def build_spec(call: Call, context: Context) -> Spec:
         raise CallRejected(METHOD_INVALID.format(methods=", ".join(METHODS)), field="method")
     if (call.body_type or "none") not in BODY_TYPES:
         raise CallRejected(BODY_TYPE_INVALID.format(types=", ".join(BODY_TYPES)), field="body_type")
-    url, query, origin = _url(call, context)
+    url, query, origin, parsed = _url(call, context)
     headers = _headers(call, context)
     content, headers, echo, fields = _body(call, headers)
     limit = int(settings.HTTPCLIENT_MAX_REQUEST_BYTES)
@@ -364,4 +377,5 @@ def build_spec(call: Call, context: Context) -> Spec:
         form_fields=fields,
         files=list(call.files),
         origin=origin,
+        parsed=parsed,
     )

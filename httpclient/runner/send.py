@@ -123,7 +123,7 @@ def _send(
 ) -> egress.EgressResponse:
     return egress.send(
         request.method,
-        str(request.url),
+        request.url,  # parsed once, in build_spec
         headers=_outgoing(request),
         content=request_body(request) or None,
         auth=auth,

@@ -64,6 +64,64 @@ def test_post_calls_runs_the_call(
     assert row.source == "api" and row.status == 201
 
 
+def test_call_payloads_are_what_the_documented_schemas_render(
+    api, target, httpserver, settings
+) -> None:  # type: ignore[no-untyped-def]
+    """POST /calls writes its JSON itself (no second validation pass): every shape it answers
+    must be exactly what the OpenAPI schemas (CallOut, CallErrorOut) would have rendered."""
+    from httpclient.api import CallErrorOut, CallOut
+
+    settings.HTTPCLIENT_BACKOFF_SECONDS = 0.01
+    service, auth = target
+    ids = {"service": str(service.public_id), "authentication": str(auth.public_id)}
+    httpserver.expect_ordered_request("/busy").respond_with_data(
+        "", status=429, headers={"Retry-After": "0"}
+    )
+    httpserver.expect_ordered_request("/busy").respond_with_json({"ok": [1, 2.5, None]})
+    httpserver.expect_request("/old").respond_with_data(
+        "", status=302, headers={"Location": "/png"}
+    )
+    httpserver.expect_request("/png").respond_with_data(
+        b"\x89PNG\x00\xff", content_type="image/png"
+    )
+    httpserver.expect_request("/text").respond_with_data("plain words", content_type="text/plain")
+    answers = [
+        api.post("/calls", {**ids, "path": "/busy", "headers": {"X-A": "1"}}),  # a retry, JSON
+        api.post("/calls", {**ids, "path": "/old"}),  # a redirect, a binary body
+        api.post("/calls", {**ids, "path": "/text", "method": "HEAD"}),  # empty
+        api.post(
+            "/calls",
+            {
+                **ids,
+                "path": "/text",
+                "body_type": "raw",
+                "method": "POST",
+                "body": "x",
+                "content_type": "text/plain",
+            },
+        ),  # fmt: skip
+    ]
+    kinds = set()
+    for response in answers:
+        assert response.status_code == 200, response.content
+        data = json.loads(response.content)
+        assert CallOut.model_validate(data).model_dump(mode="json") == data
+        kinds.add(data["body_kind"])
+    assert kinds == {"json", "binary", "empty", "text"}
+    assert answers[0].json()["retries"] and answers[1].json()["redirects"]
+    errors = [
+        api.post("/calls", {**ids, "body_type": "json", "body": "{nope", "method": "POST"}),
+        api.post("/calls", {"service": str(service.public_id), "authentication": "nope"}),
+    ]
+    for response, status in zip(errors, (422, 404), strict=True):
+        assert (
+            response.status_code == status
+            and response["Content-Type"] == "application/json; charset=utf-8"
+        )
+        data = json.loads(response.content)
+        assert CallErrorOut.model_validate(data).model_dump(mode="json") == data
+
+
 def test_bad_input_is_422_in_the_error_shape_with_a_call_id(api, target) -> None:  # type: ignore[no-untyped-def]
     service, auth = target
     response = api.post("/calls", {"service": str(service.public_id),

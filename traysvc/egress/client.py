@@ -345,7 +345,7 @@ def _redirect_target(
 
 def send(
     method: str,
-    url: str,
+    url: str | httpx.URL,
     *,
     params: Params | None = None,
     headers: Mapping[str, str] | Sequence[tuple[str, str]] | httpx.Headers | None = None,

@@ -18,12 +18,12 @@ import os
 import time
 from collections.abc import Iterator
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings
 from django.db import OperationalError, connection
+
+from traysvc.redis_client import redis_client
 
 # The refresh's own logger: operators grep one name for everything about refreshing.
 logger = logging.getLogger("services.refresh")
@@ -60,19 +60,6 @@ class RefreshError(Exception):
 
 def lock_timeout_seconds() -> float:
     return float(getattr(settings, "AUTH_REFRESH_LOCK_TIMEOUT_SECONDS", 10))
-
-
-@lru_cache(maxsize=4)
-def _redis_client(url: str) -> Any:
-    import redis
-
-    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
-
-
-def redis_client() -> Any | None:
-    """The Redis client for locks, or None when REDIS_URL is not set."""
-    url = getattr(settings, "REDIS_URL", "")
-    return _redis_client(url) if url else None
 
 
 def lock_file_path(authentication_id: int) -> Path:

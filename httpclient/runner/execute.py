@@ -304,7 +304,7 @@ def execute(call: Call) -> Result:
         result.request = RequestEcho(
             method=str(call.method or "").upper()[:10], url="", body_type=str(call.body_type)
         )
-    log = calllog_record(
+    result.call_id = calllog_record(
         organization_id=_org_id(call, context),
         user=call.membership.user if call.membership is not None else None,
         service_id=context.service.pk if context is not None else None,
@@ -317,10 +317,9 @@ def execute(call: Call) -> Result:
         result=result,
         details=_details(call, result, redactor),
     )
-    result.call_id = log.public_id
     logger.info(
         "call %s %s %s -> %s in %.1f ms, %d attempt(s)%s",
-        log.public_id,
+        result.call_id,
         result.request.method,
         result.url,
         result.status if result.status is not None else result.error_kind,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -233,6 +234,48 @@ def test_calllog_keeps_a_capped_excerpt_the_result_the_whole_body(
     assert len(result.body) > 1000 and not result.truncated
     assert row.response_body == result.body[:100] and row.response_truncated
     assert row.response_bytes == result.body_bytes
+
+
+def test_calllog_insert_writes_what_the_orm_would(actors, bin_service) -> None:  # type: ignore[no-untyped-def]
+    """record.insert_row adapts values itself (no model instance, no get_db_prep_save): read
+    back, its row must equal one the ORM saved from the same values, on SQLite and PostgreSQL."""
+    from django.utils import timezone
+
+    from httpclient.runner.record import insert_row
+
+    service, auth = bin_service
+    fields = [f for f in CallLog._meta.concrete_fields if not f.primary_key]
+    values = {
+        "organization_id": actors.org_a.pk, "user_id": actors.member.pk,
+        "service_id": service.pk, "authentication_id": auth.pk, "source": "api",
+        "method": "POST", "url": "https://api.example.com/x?a=1", "status": 201,
+        "elapsed_ms": 12.345, "ttfb_ms": None, "attempts": 2,
+        "request_headers": [["Accept", "*/*"], ["X-Ünï", "\u00e9t\u00e9 ☃"]],
+        "request_body": '{"a": 1}', "response_headers": [["content-type", "application/json"]],
+        "response_body": "", "response_truncated": True, "response_bytes": 2**40,
+        "error": "", "error_kind": "", "curl": "curl 'https://api.example.com/x?a=1'",
+        "details": {"notes": ["n"], "nested": {"k": [1, 2.5, None, True]}, "empty": {}},
+        "created_at": timezone.now(), "updated_at": timezone.now(),
+    }  # fmt: skip
+    assert {f.attname for f in fields} == {*values, "public_id"}
+    fast_id = uuid.uuid4()
+    insert_row({**values, "public_id": fast_id})
+    orm = CallLog.objects.create(**values)  # auto_now(_add) stamps its own times
+    mine, theirs = CallLog.objects.get(public_id=fast_id), CallLog.objects.get(pk=orm.pk)
+    stamps = {"public_id", "created_at", "updated_at"}
+    for field in fields:
+        if field.attname not in stamps:
+            assert getattr(mine, field.attname) == getattr(theirs, field.attname), field.attname
+    assert (mine.created_at, mine.updated_at) == (values["created_at"], values["updated_at"])
+    # and the raw stored text/JSON too, not only what the ORM reads back
+    columns = ", ".join(f.column for f in fields if f.attname not in stamps)
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {columns} FROM httpclient_calllog WHERE id IN (%s, %s) ORDER BY id",  # noqa: S608
+                       [mine.pk, theirs.pk])  # fmt: skip
+        first, second = cursor.fetchall()
+    assert first == second
 
 
 def test_preexisting_service_uses_its_connectors_authentication(

@@ -80,7 +80,6 @@ _PLAIN_FIELDS = (
     models.IntegerField,
     models.FloatField,
     models.BooleanField,
-    models.ForeignKey,
 )
 
 
@@ -91,6 +90,8 @@ def _kind(field: models.Field) -> str:
         return _DATETIME
     if isinstance(field, models.UUIDField):
         return _UUID
+    if isinstance(field, models.ForeignKey):
+        return _kind(field.target_field)  # the referenced key's type (an integer pk here)
     if isinstance(field, _PLAIN_FIELDS):
         return _PLAIN
     raise TypeError(f"CallLog.{field.name}: {type(field).__name__} needs an adapter in record.py")

@@ -221,7 +221,7 @@ def test_rate_limit_gives_429_with_retry_after(api, settings) -> None:  # type: 
 
 @pytest.mark.redis
 def test_rate_limit_in_redis_counts_per_key_in_one_round_trip_with_an_expiry(
-    api, actors, settings
+    api, actors, settings, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
     import os
     import time
@@ -253,12 +253,9 @@ def test_rate_limit_in_redis_counts_per_key_in_one_round_trip_with_an_expiry(
         trips["n"] += 1
         return real(self, *args, **kwargs)
 
-    redis.client.Pipeline.execute = counted  # type: ignore[method-assign]
-    try:
-        with pytest.raises(RateLimited):
-            _check_rate(api_key_authenticate(one).prefix)
-    finally:
-        redis.client.Pipeline.execute = real  # type: ignore[method-assign]
+    monkeypatch.setattr(redis.client.Pipeline, "execute", counted)
+    with pytest.raises(RateLimited):
+        _check_rate(api_key_authenticate(one).prefix)
     assert trips["n"] == 1
 
 

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/runner_overhead.py            # plain httpx vs httpclient.runner.execute
     .venv/bin/python bench/runner_overhead.py --api      # plain httpx vs POST /api/v1/calls
+    .venv/bin/python bench/runner_overhead.py --api --threads 4   # gthread workers, as deployed
     .venv/bin/python bench/runner_overhead.py -n 1000 --log-level INFO
 
 Both sides run in the same process and the same run, interleaved call by call, so machine
@@ -193,8 +194,9 @@ def bench_api(args: argparse.Namespace, upstream: str, env: dict[str, str]) -> N
     connections.close_all()
     port = free_port()
     gunicorn = Path(sys.executable).with_name("gunicorn")
+    threads = ["--threads", str(args.threads)] if args.threads else []  # gthread, keep-alive
     proc = subprocess.Popen(
-        [str(gunicorn), "traysvc.wsgi:application", "--workers", "2", "--bind",
+        [str(gunicorn), "traysvc.wsgi:application", "--workers", "2", *threads, "--bind",
          f"127.0.0.1:{port}", "--no-control-socket", "--log-level", "warning"],
         cwd=ROOT, env={**os.environ, **env},
     )  # fmt: skip
@@ -237,7 +239,8 @@ def bench_api(args: argparse.Namespace, upstream: str, env: dict[str, str]) -> N
     finally:
         proc.terminate()
         proc.wait(timeout=20)
-    print(f"{args.calls} calls each (+{args.warmup} warm-up); gunicorn, 2 workers, SQLite")
+    kind = f"gthread, {args.threads} threads each" if args.threads else "sync"
+    print(f"{args.calls} calls each (+{args.warmup} warm-up); gunicorn, 2 {kind} workers, SQLite")
     added_med, _ = report("POST /api/v1/calls", direct, through)
     f_med, f_p99 = summary(floor)
     print(
@@ -253,6 +256,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--api", action="store_true", help="through POST /api/v1/calls")
     parser.add_argument("--log-level", default="WARNING", help="the app's LOG_LEVEL")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="--api: gunicorn gthread workers with N threads "
+        "(the production shape in docker-compose.yml); 0, the default, is gunicorn's sync worker",
+    )
     parser.add_argument(
         "--no-rate-limit", action="store_true", help="API_RATE_LIMIT_PER_MINUTE=0 (diagnosis)"
     )

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from httpclient.models import CallSource
 from httpclient.runner import Call, Result, execute
-from services.catalog import get_connector
+from services.catalog import get_connector, load_catalog
 from services.models import Authentication, AuthStatus, Service, Source
 from services.status import CHECK_ERROR_CODE, USABLE, authentication_report_check
 from workspaces.models import Membership
@@ -123,15 +123,24 @@ def check_authentication(
 
 def authentications_to_check(*, now: datetime | None = None) -> list[int]:
     """Ids of authentications due a scheduled check: usable ones (and those an earlier check
-    failed, so a passing one can clear them) not checked within CHECK_INTERVAL."""
+    failed, so a passing one can clear them) not checked within CHECK_INTERVAL.
+
+    Only those that can be checked: a service with a test request, or a connector still in the
+    catalog. The others are never stamped as checked, so picking them would fill every sweep's
+    SWEEP_LIMIT with the same rows and starve the rest."""
     now = now or timezone.now()
     stale = Q(last_checked_at__isnull=True) | Q(last_checked_at__lt=now - CHECK_INTERVAL)
     wanted = Q(status__in=list(USABLE)) | Q(
         status__in=[AuthStatus.REVOKED, AuthStatus.NEEDS_REAUTH], last_error_code=CHECK_ERROR_CODE
     )
+    checkable = Q(service__test_request__has_key="path") | Q(
+        service__isnull=True,
+        connector__in=list(load_catalog()),  # every connector has one
+    )
     return list(
         Authentication.objects.filter(wanted)
         .filter(stale)
+        .filter(checkable)
         .order_by("last_checked_at", "pk")
         .values_list("pk", flat=True)[:SWEEP_LIMIT]
     )

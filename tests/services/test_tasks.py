@@ -19,7 +19,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from services import refresh
-from services.models import AuthStatus
+from services.models import Authentication, AuthStatus
 from services.notify import SIGNATURE_HEADER, webhook_secret
 from services.refresh import RefreshError, authentication_refresh
 from services.status import authentication_transition
@@ -254,6 +254,46 @@ def test_health_sweep_checks_each_authentication_with_its_test_request(
     assert bad.last_error == CHECK_REVOKED.format(status=401)
     with django_capture_on_commit_callbacks(execute=True):
         assert health_sweep_task() == 0  # both checked just now
+
+
+def test_health_sweep_skips_what_it_cannot_check_so_the_rest_is_not_starved(
+    eager, actors, httpserver, monkeypatch, django_capture_on_commit_callbacks
+):  # type: ignore[no-untyped-def]
+    """Uncheckable authentications are never stamped as checked: picked by the sweep, they
+    would take its every slot, oldest first, forever."""
+    import httpclient.health as health
+    from httpclient.tasks import health_sweep_task
+    from services.authentications import authentication_create
+    from services.models import Service
+
+    monkeypatch.setattr(health, "SWEEP_LIMIT", 2)
+
+    def service(slug, test_request):  # type: ignore[no-untyped-def]
+        return Service.objects.create(
+            organization=actors.org_a, owner_workspace=actors.owner_m.personal_workspace,
+            name=slug, slug=slug, base_url=httpserver.url_for("/api"), auth_method="token",
+            auth_params={"placement": "bearer"}, test_request=test_request,
+        )  # fmt: skip
+
+    untestable, testable = service("untestable", {}), service("testable", {"path": "/me"})
+    httpserver.expect_request("/api/me").respond_with_json({})
+    for n in range(3):  # made first: the oldest, as the sweep orders them
+        authentication_create(membership=actors.owner_m, workspace=actors.owner_m.personal_workspace,
+                              service=untestable, name=f"u{n}", values={"token": "t"})  # fmt: skip
+    checked = authentication_create(membership=actors.owner_m,
+                                    workspace=actors.owner_m.personal_workspace,
+                                    service=testable, name="c", values={"token": "t"})  # fmt: skip
+    connector = authentication_create(membership=actors.owner_m,
+                                      workspace=actors.owner_m.personal_workspace,
+                                      connector="stripe", name="s", values={"token": "t"})  # fmt: skip
+    assert set(health.authentications_to_check()) == {checked.pk, connector.pk}
+    # the connector's check would go to the real Stripe API: the pick is what this test is about
+    Authentication.objects.filter(pk=connector.pk).update(last_checked_at=timezone.now())
+    with django_capture_on_commit_callbacks(execute=True):
+        assert health_sweep_task() == 1
+    checked.refresh_from_db()
+    assert checked.last_checked_at is not None and checked.status == AuthStatus.ACTIVE
+    assert health.authentications_to_check() == []
 
 
 def test_webhook_secret_command_prints_the_signing_secret(actors) -> None:  # type: ignore[no-untyped-def]

@@ -32,7 +32,7 @@ from django.utils import timezone
 from services.models import Authentication, AuthStatus
 from services.status import FAILING, WARNING, explain_status
 from workspaces.models import Membership, Organization, Role
-from workspaces.services import notification_create
+from workspaces.services import notification_create, organization_record_webhook
 
 logger = logging.getLogger(__name__)
 
@@ -175,6 +175,11 @@ def notify_transition(*, authentication: Authentication, previous: str) -> None:
 WEBHOOK_TIMEOUT_SECONDS = 10
 WEBHOOK_MAX_RESPONSE_BYTES = 64 * 1024
 DELIVERED, RETRY, DROPPED = "delivered", "retry", "dropped"
+WEBHOOK_REFUSED = "Not sent: {} (change the webhook URL)."
+WEBHOOK_UNREACHABLE = "Could not reach the receiver: {}; retrying."
+WEBHOOK_ANSWERED_RETRY = "The receiver answered HTTP {}; retrying."
+WEBHOOK_ANSWERED_DROPPED = "The receiver answered HTTP {}; dropped (4xx is not retried)."
+WEBHOOK_GIVEN_UP = "Given up after {} attempts. Last: {}"
 
 
 def deliver_webhook(*, organization_id: int, body: str) -> str:
@@ -206,12 +211,32 @@ def deliver_webhook(*, organization_id: int, body: str) -> str:
         )
     except egress.DestinationRefused as exc:
         logger.warning("webhook of organization %s refused: %s", organization.slug, exc)
+        organization_record_webhook(organization=organization, error=WEBHOOK_REFUSED.format(exc))
         return DROPPED
     except egress.EgressError as exc:
         logger.warning("webhook of organization %s failed: %s", organization.slug, exc)
+        organization_record_webhook(
+            organization=organization, error=WEBHOOK_UNREACHABLE.format(exc)
+        )
         return RETRY
     status = response.status_code
     if 200 <= status < 300:
+        organization_record_webhook(organization=organization)
         return DELIVERED
     logger.warning("webhook of organization %s answered %s", organization.slug, status)
-    return RETRY if status >= 500 or status in (408, 425, 429) else DROPPED
+    retry = status >= 500 or status in (408, 425, 429)
+    organization_record_webhook(
+        organization=organization,
+        error=(WEBHOOK_ANSWERED_RETRY if retry else WEBHOOK_ANSWERED_DROPPED).format(status),
+    )
+    return RETRY if retry else DROPPED
+
+
+def webhook_given_up(*, organization_id: int, attempts: int) -> None:
+    """The last retry failed too: say so where admins look, not only in a worker's log."""
+    organization = Organization.objects.filter(pk=organization_id).first()
+    if organization is not None:
+        organization_record_webhook(
+            organization=organization,
+            error=WEBHOOK_GIVEN_UP.format(attempts, organization.webhook_error),
+        )

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from services.models import Authentication
-from services.notify import RETRY, deliver_webhook
+from services.notify import RETRY, deliver_webhook, webhook_given_up
 from services.refresh import (
     REASON_SWEEP,
     RefreshError,
@@ -96,6 +96,7 @@ def webhook_task(self, organization_id: int, body: str) -> None:  # type: ignore
     if outcome == RETRY:
         if self.request.retries >= self.max_retries:
             logger.warning("webhook for organization %s given up", organization_id)
+            webhook_given_up(organization_id=organization_id, attempts=self.request.retries + 1)
             return
         countdown = backoff(self.request.retries + 1).total_seconds()
         raise self.retry(countdown=countdown)

@@ -27,6 +27,11 @@ class Organization(TimestampedModel):
         help_text="The dedicated account that owns services so they survive people leaving.",
     )
     webhook_url = models.URLField(blank=True, default="")
+    # The last delivery that went through and the last one that did not (what the receiver
+    # answered, or why it was not sent), shown to admins on the members page.
+    webhook_delivered_at = models.DateTimeField(null=True, blank=True)
+    webhook_failed_at = models.DateTimeField(null=True, blank=True)
+    webhook_error = models.CharField(max_length=500, blank=True, default="")
 
     class Meta:
         ordering = ["name"]
@@ -36,6 +41,12 @@ class Organization(TimestampedModel):
 
     def get_absolute_url(self) -> str:
         return reverse("workspaces:home", kwargs={"org": self.slug})
+
+    @property
+    def webhook_failing(self) -> bool:
+        """The last delivery attempt failed (nothing has gone through since)."""
+        failed, delivered = self.webhook_failed_at, self.webhook_delivered_at
+        return failed is not None and (delivered is None or failed > delivered)
 
 
 class Membership(TimestampedModel):

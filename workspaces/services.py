@@ -469,6 +469,21 @@ def notification_create(
     )
 
 
+def organization_record_webhook(*, organization: Organization, error: str = "") -> None:
+    """Remember how the last webhook delivery went (error "" = delivered), for the members page.
+
+    One UPDATE of these columns only: deliveries run in workers, concurrently with people
+    editing the organization."""
+    now = timezone.now()
+    if error:
+        fields = {"webhook_failed_at": now, "webhook_error": error[:500]}
+    else:
+        fields = {"webhook_delivered_at": now}
+    Organization.objects.filter(pk=organization.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(organization, name, value)
+
+
 @transaction.atomic
 def organization_set_webhook(*, organization: Organization, url: str, actor: Membership) -> None:
     """Check the destination now, so a URL the SSRF guard will refuse is not saved silently."""
@@ -481,9 +496,14 @@ def organization_set_webhook(*, organization: Organization, url: str, actor: Mem
             raise ValidationError({"webhook_url": WEBHOOK_REFUSED.format(reason=exc)}) from exc
         except EgressError as exc:  # e.g. the name does not resolve
             raise ValidationError({"webhook_url": WEBHOOK_REFUSED.format(reason=exc)}) from exc
+    fields = ["webhook_url", "updated_at"]
+    if url != organization.webhook_url:  # the old receiver's record says nothing of the new one
+        organization.webhook_delivered_at = organization.webhook_failed_at = None
+        organization.webhook_error = ""
+        fields += ["webhook_delivered_at", "webhook_failed_at", "webhook_error"]
     organization.webhook_url = url
     organization.full_clean()
-    organization.save(update_fields=["webhook_url", "updated_at"])
+    organization.save(update_fields=fields)
     audit(
         organization=organization,
         actor=actor.user,

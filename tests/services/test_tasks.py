@@ -216,6 +216,52 @@ def test_webhook_is_retried_on_5xx(
     first, second = receiver.log[0][0], receiver.log[1][0]
     assert first.get_data() == second.get_data()
     assert receiver.log[1][1].status_code == 200
+    org = type(authentication.organization).objects.get(pk=authentication.organization_id)
+    assert org.webhook_delivered_at is not None and not org.webhook_failing
+    assert org.webhook_error == "The receiver answered HTTP 503; retrying."
+
+
+def test_webhook_failures_are_shown_to_admins_on_the_members_page(
+    eager, actors, local_grant, receiver, client_for, django_capture_on_commit_callbacks
+):  # type: ignore[no-untyped-def]
+    """Deliveries run in workers: a receiver that refuses them must not be a log line only."""
+    from workspaces.models import Organization
+
+    receiver.expect_request("/hook").respond_with_data("no such hook", status=404)
+    authentication = local_grant()
+    with django_capture_on_commit_callbacks(execute=True):
+        authentication_transition(authentication=authentication, status=AuthStatus.EXPIRED)
+    assert len(receiver.log) == 1  # a 4xx is not retried
+    org = Organization.objects.get(pk=actors.org_a.pk)
+    assert org.webhook_failing and org.webhook_delivered_at is None
+    assert org.webhook_error == "The receiver answered HTTP 404; dropped (4xx is not retried)."
+    page = client_for(actors.admin).get(f"/o/{org.slug}/members/").content.decode()
+    assert "Last attempt failed" in page and "answered HTTP 404; dropped" in page
+    assert "Nothing delivered yet." in page
+    from workspaces.services import organization_set_webhook
+
+    organization_set_webhook(organization=org, url=receiver.url_for("/other"), actor=actors.owner_m)
+    org.refresh_from_db()
+    assert not org.webhook_failing and org.webhook_error == ""  # a new receiver starts afresh
+
+
+def test_webhook_given_up_after_its_retries_says_so(
+    eager, actors, local_grant, receiver, django_capture_on_commit_callbacks
+):  # type: ignore[no-untyped-def]
+    from services.tasks import WEBHOOK_MAX_RETRIES
+    from workspaces.models import Organization
+
+    receiver.expect_request("/hook").respond_with_data("busy", status=503)
+    authentication = local_grant()
+    with django_capture_on_commit_callbacks(execute=True):
+        authentication_transition(authentication=authentication, status=AuthStatus.EXPIRED)
+    assert len(receiver.log) == WEBHOOK_MAX_RETRIES + 1
+    org = Organization.objects.get(pk=actors.org_a.pk)
+    assert org.webhook_failing
+    assert org.webhook_error == (
+        f"Given up after {WEBHOOK_MAX_RETRIES + 1} attempts. "
+        "Last: The receiver answered HTTP 503; retrying."
+    )
 
 
 def test_health_sweep_checks_each_authentication_with_its_test_request(

@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from httpclient.models import CallSource
@@ -141,6 +141,6 @@ def authentications_to_check(*, now: datetime | None = None) -> list[int]:
         Authentication.objects.filter(wanted)
         .filter(stale)
         .filter(checkable)
-        .order_by("last_checked_at", "pk")
+        .order_by(F("last_checked_at").asc(nulls_first=True), "pk")  # never checked: first
         .values_list("pk", flat=True)[:SWEEP_LIMIT]
     )

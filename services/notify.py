@@ -176,10 +176,11 @@ WEBHOOK_TIMEOUT_SECONDS = 10
 WEBHOOK_MAX_RESPONSE_BYTES = 64 * 1024
 DELIVERED, RETRY, DROPPED = "delivered", "retry", "dropped"
 WEBHOOK_REFUSED = "Not sent: {} (change the webhook URL)."
-WEBHOOK_UNREACHABLE = "Could not reach the receiver: {}; retrying."
-WEBHOOK_ANSWERED_RETRY = "The receiver answered HTTP {}; retrying."
-WEBHOOK_ANSWERED_DROPPED = "The receiver answered HTTP {}; dropped (4xx is not retried)."
-WEBHOOK_GIVEN_UP = "Given up after {} attempts. Last: {}"
+WEBHOOK_UNREACHABLE = "Could not reach the receiver: {}"
+WEBHOOK_ANSWERED = "The receiver answered HTTP {}"
+RETRYING = "; retrying."
+NOT_RETRIED = "; dropped (only network errors, 5xx, 408, 425 and 429 are retried)."
+WEBHOOK_GIVEN_UP = "Given up after {} attempts; the last: {}."
 
 
 def deliver_webhook(*, organization_id: int, body: str) -> str:
@@ -211,32 +212,34 @@ def deliver_webhook(*, organization_id: int, body: str) -> str:
         )
     except egress.DestinationRefused as exc:
         logger.warning("webhook of organization %s refused: %s", organization.slug, exc)
-        organization_record_webhook(organization=organization, error=WEBHOOK_REFUSED.format(exc))
+        _record(organization, WEBHOOK_REFUSED.format(exc))
         return DROPPED
     except egress.EgressError as exc:
         logger.warning("webhook of organization %s failed: %s", organization.slug, exc)
-        organization_record_webhook(
-            organization=organization, error=WEBHOOK_UNREACHABLE.format(exc)
-        )
+        _record(organization, WEBHOOK_UNREACHABLE.format(exc) + RETRYING)
         return RETRY
     status = response.status_code
     if 200 <= status < 300:
-        organization_record_webhook(organization=organization)
+        _record(organization, "")
         return DELIVERED
     logger.warning("webhook of organization %s answered %s", organization.slug, status)
     retry = status >= 500 or status in (408, 425, 429)
-    organization_record_webhook(
-        organization=organization,
-        error=(WEBHOOK_ANSWERED_RETRY if retry else WEBHOOK_ANSWERED_DROPPED).format(status),
-    )
+    _record(organization, WEBHOOK_ANSWERED.format(status) + (RETRYING if retry else NOT_RETRIED))
     return RETRY if retry else DROPPED
+
+
+def _record(organization: Organization, error: str) -> None:
+    # Scoped to the URL this delivery went to: if an admin changed it meanwhile, the new
+    # receiver's record starts empty and stays so.
+    organization_record_webhook(
+        organization=organization, url=organization.webhook_url, error=error
+    )
 
 
 def webhook_given_up(*, organization_id: int, attempts: int) -> None:
     """The last retry failed too: say so where admins look, not only in a worker's log."""
     organization = Organization.objects.filter(pk=organization_id).first()
-    if organization is not None:
-        organization_record_webhook(
-            organization=organization,
-            error=WEBHOOK_GIVEN_UP.format(attempts, organization.webhook_error),
-        )
+    if organization is None or not organization.webhook_error.endswith(RETRYING):
+        return  # the URL changed meanwhile (its record was reset), or it was delivered after all
+    last = organization.webhook_error.removesuffix(RETRYING)
+    _record(organization, WEBHOOK_GIVEN_UP.format(attempts, last))

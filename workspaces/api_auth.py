@@ -44,10 +44,16 @@ def _count_in_database(key_prefix: str, window: int) -> int:
     return count
 
 
+# After Redis fails to answer, the limiter leaves it alone this long (per process): a Redis
+# that hangs would otherwise cost every request its socket timeout.
+REDIS_BACKOFF_SECONDS = 30.0
+_redis_down_until = 0.0
+
+
 def _count_in_redis(client: Any, key_prefix: str, window: int) -> int:
-    """INCR and EXPIRE in one round trip (the cache API's add + incr took three)."""
+    """INCR and EXPIRE in one round trip, as one MULTI (the cache API's add + incr took three)."""
     bucket = f"traysvc:ratelimit:{key_prefix}:{window}"
-    pipe = client.pipeline(transaction=False)
+    pipe = client.pipeline(transaction=True)
     pipe.incr(bucket)
     pipe.expire(bucket, 120)  # a window's key outlives its minute a little, never forever
     count, _ = pipe.execute()
@@ -65,12 +71,20 @@ def _check_rate(key_prefix: str) -> None:
     if client is None:
         count = _count_in_database(key_prefix, window)
     else:
+        global _redis_down_until
+        if time.monotonic() < _redis_down_until:
+            return
         import redis
 
         try:
             count = _count_in_redis(client, key_prefix, window)
         except redis.RedisError as exc:  # the API stays up; the limit is off until Redis is back
-            logger.warning("API rate limit not applied: Redis did not answer (%s)", exc)
+            _redis_down_until = time.monotonic() + REDIS_BACKOFF_SECONDS
+            logger.warning(
+                "API rate limit not applied for %d s: Redis did not answer (%s)",
+                REDIS_BACKOFF_SECONDS,
+                exc,
+            )
             return
     if count > limit:
         raise RateLimited(retry_after=max(1, 60 - int(now) % 60))

@@ -469,17 +469,18 @@ def notification_create(
     )
 
 
-def organization_record_webhook(*, organization: Organization, error: str = "") -> None:
-    """Remember how the last webhook delivery went (error "" = delivered), for the members page.
+def organization_record_webhook(*, organization: Organization, url: str, error: str = "") -> None:
+    """Remember how the last webhook delivery to `url` went (error "" = delivered), for the
+    members page.
 
-    One UPDATE of these columns only: deliveries run in workers, concurrently with people
-    editing the organization."""
+    One UPDATE of these columns only, and only while `url` is still the webhook URL:
+    deliveries run in workers, concurrently with admins editing the organization."""
     now = timezone.now()
     if error:
         fields = {"webhook_failed_at": now, "webhook_error": error[:500]}
     else:
         fields = {"webhook_delivered_at": now}
-    Organization.objects.filter(pk=organization.pk).update(**fields)
+    Organization.objects.filter(pk=organization.pk, webhook_url=url).update(**fields)
     for name, value in fields.items():
         setattr(organization, name, value)
 

@@ -260,14 +260,28 @@ def test_rate_limit_in_redis_counts_per_key_in_one_round_trip_with_an_expiry(
 
 
 def test_rate_limit_is_skipped_with_a_warning_when_redis_does_not_answer(
-    api, settings, caplog
+    api, settings, caplog, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
     settings.API_RATE_LIMIT_PER_MINUTE = 1
+    import workspaces.api_auth as api_auth
+
+    monkeypatch.setattr(api_auth, "_redis_down_until", 0.0)
+    tries = {"n": 0}
+    real = api_auth._count_in_redis
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        tries["n"] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(api_auth, "_count_in_redis", counted)
     with caplog.at_level("WARNING", logger="workspaces.api"):
         assert api.get("/calls").status_code == 200
         assert api.get("/calls").status_code == 200
-    assert "API rate limit not applied: Redis did not answer" in caplog.text
+    assert "API rate limit not applied for 30 s: Redis did not answer" in caplog.text
+    assert tries["n"] == 1  # the second request did not wait on Redis again
+    monkeypatch.setattr(api_auth, "_redis_down_until", 0.0)  # the back-off is over
+    assert api.get("/calls").status_code == 200 and tries["n"] == 2
 
 
 def test_openapi_documents_calls_with_examples(client) -> None:  # type: ignore[no-untyped-def]

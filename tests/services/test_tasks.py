@@ -218,7 +218,7 @@ def test_webhook_is_retried_on_5xx(
     assert receiver.log[1][1].status_code == 200
     org = type(authentication.organization).objects.get(pk=authentication.organization_id)
     assert org.webhook_delivered_at is not None and not org.webhook_failing
-    assert org.webhook_error == "The receiver answered HTTP 503; retrying."
+    assert org.webhook_error == "The receiver answered HTTP 503; retrying."  # then it went
 
 
 def test_webhook_failures_are_shown_to_admins_on_the_members_page(
@@ -234,15 +234,22 @@ def test_webhook_failures_are_shown_to_admins_on_the_members_page(
     assert len(receiver.log) == 1  # a 4xx is not retried
     org = Organization.objects.get(pk=actors.org_a.pk)
     assert org.webhook_failing and org.webhook_delivered_at is None
-    assert org.webhook_error == "The receiver answered HTTP 404; dropped (4xx is not retried)."
+    assert org.webhook_error == (
+        "The receiver answered HTTP 404; dropped (only network errors, 5xx, 408, 425 and 429 "
+        "are retried)."
+    )
     page = client_for(actors.admin).get(f"/o/{org.slug}/members/").content.decode()
     assert "Last attempt failed" in page and "answered HTTP 404; dropped" in page
     assert "Nothing delivered yet." in page
-    from workspaces.services import organization_set_webhook
+    from workspaces.services import organization_record_webhook, organization_set_webhook
 
+    old_url = org.webhook_url
     organization_set_webhook(organization=org, url=receiver.url_for("/other"), actor=actors.owner_m)
     org.refresh_from_db()
     assert not org.webhook_failing and org.webhook_error == ""  # a new receiver starts afresh
+    organization_record_webhook(organization=org, url=old_url, error="late, for the old URL")
+    org.refresh_from_db()
+    assert org.webhook_error == "" and org.webhook_failed_at is None
 
 
 def test_webhook_given_up_after_its_retries_says_so(
@@ -259,8 +266,8 @@ def test_webhook_given_up_after_its_retries_says_so(
     org = Organization.objects.get(pk=actors.org_a.pk)
     assert org.webhook_failing
     assert org.webhook_error == (
-        f"Given up after {WEBHOOK_MAX_RETRIES + 1} attempts. "
-        "Last: The receiver answered HTTP 503; retrying."
+        f"Given up after {WEBHOOK_MAX_RETRIES + 1} attempts; the last: The receiver answered "
+        "HTTP 503."
     )
 
 

@@ -45,15 +45,9 @@ class AuthenticationIn(Schema):
     values: dict[str, Any] = {}
 
 
-class OAuthStartIn(Schema):
-    model_config = ConfigDict(extra="forbid")
-
-    service: uuid.UUID | None = None
-    connector: str | None = None
-    name: str
-    workspace: uuid.UUID | None = None
-    # Non-secret extra parameter values: they fill {{auth.KEY}} in the OAuth URLs.
-    values: dict[str, Any] = {}
+class OAuthStartIn(AuthenticationIn):
+    """As AuthenticationIn, but `values` holds only non-secret extra parameter values: they fill
+    {{auth.KEY}} in the OAuth URLs, and the grant's secrets come from the provider."""
 
 
 class OAuthStartOut(Schema):
